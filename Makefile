@@ -1,0 +1,63 @@
+# Online program registration — the two commands are `make up` and `make test`.
+# Everything a fresh machine needs (uv, the Python packages, the local servers)
+# is installed by these targets; only Python 3.11 is assumed.
+
+PYTHON      ?= python3
+BOOTSTRAP   := .bootstrap
+UV          := $(BOOTSTRAP)/bin/uv
+UV_VERSION  := 0.13.9
+VENV        := .venv
+RUN         := $(UV) run --frozen --no-sync
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help install up down status logs test test-unit test-integration lint typecheck fmt schemas clean
+
+help:
+	@echo "make up         start the whole system locally (embedded servers), print the URLs"
+	@echo "make down       stop it; data under .data/ is kept"
+	@echo "make test       install and run the whole test suite"
+	@echo "make status     what is running"
+	@echo "make lint       ruff + mypy"
+	@echo "make schemas    record new event schema snapshots (additive changes only)"
+	@echo "make clean      stop and delete every local datum (.data/)"
+
+$(UV):
+	$(PYTHON) -m venv $(BOOTSTRAP)
+	$(BOOTSTRAP)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+	$(UV) sync --frozen --all-packages --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced
+
+up: install
+	$(RUN) python -m opr_shared.devstack up
+
+down: install
+	$(RUN) python -m opr_shared.devstack down
+
+status: install
+	$(RUN) python -m opr_shared.devstack status
+
+test: install lint
+	$(RUN) pytest
+
+test-unit: install
+	$(RUN) pytest -m "not integration and not e2e"
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+fmt: install
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+schemas: install
+	$(RUN) python -m opr_shared.contracts.snapshot
+
+clean: down
+	rm -rf .data

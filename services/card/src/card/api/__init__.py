@@ -1,0 +1,1 @@
+"""Card's HTTP API."""

@@ -1,0 +1,1 @@
+"""Card's rules: eligibility, card numbers, collection. No I/O here."""

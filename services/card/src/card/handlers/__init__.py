@@ -1,0 +1,1 @@
+"""Card's use cases: one per command, one per consumed event."""

@@ -1,0 +1,9 @@
+"""Settings of the card service."""
+
+from __future__ import annotations
+
+from opr_shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "card"

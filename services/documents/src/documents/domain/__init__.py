@@ -1,0 +1,1 @@
+"""Documents' rules: what may be uploaded, content checks, verification. No I/O here."""

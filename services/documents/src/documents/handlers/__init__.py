@@ -1,0 +1,1 @@
+"""Documents' use cases: one per command, one per consumed event."""

@@ -1,0 +1,1 @@
+"""Identity's HTTP API (thin: parse, call a handler, shape the answer)."""

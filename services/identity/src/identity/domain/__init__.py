@@ -1,0 +1,1 @@
+"""Identity's rules: the admitted-student roster and invitations. No I/O here."""

@@ -1,0 +1,1 @@
+"""Notifier's rules: which milestone gets which message, rendered how. No I/O here."""

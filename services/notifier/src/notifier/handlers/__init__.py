@@ -1,0 +1,1 @@
+"""Notifier's use cases: one per consumed event, plus delivery."""

@@ -1,0 +1,1 @@
+"""Registration's use cases: one per command, one per consumed event."""

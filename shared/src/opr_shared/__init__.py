@@ -1,0 +1,1 @@
+"""Shared plumbing: event catalogue, outbox, idempotent consumers, settings, logging, health."""

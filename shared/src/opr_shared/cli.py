@@ -1,0 +1,64 @@
+"""The command line every service has: serve (default), or list or replay dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Callable
+
+import uvicorn
+from fastapi import FastAPI
+
+from opr_shared.messaging.deadletters import read_dead_letters, replay_dead_letters
+from opr_shared.runtime import ServiceRuntime
+from opr_shared.settings import ServiceSettings
+from opr_shared.store.mongo import ensure_indexes
+
+
+def main(
+    argv: list[str] | None,
+    *,
+    settings_factory: Callable[[], ServiceSettings],
+    build_runtime: Callable[[ServiceSettings], ServiceRuntime],
+    create_app: Callable[[ServiceSettings], FastAPI],
+) -> int:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the HTTP API and the event consumer (default)")
+    dl = sub.add_parser("dead-letters", help="inspect or replay this service's dead letters")
+    dl.add_argument("action", choices=["list", "replay"])
+    dl.add_argument("--id", action="append", help="replay only these (partition:offset)")
+    args = parser.parse_args(argv)
+    settings = settings_factory()
+
+    if args.command in (None, "serve"):
+        uvicorn.run(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            timeout_graceful_shutdown=20,
+        )
+        return 0
+
+    async def dead_letters() -> None:
+        if args.action == "list":
+            for dead in await read_dead_letters(
+                settings.kafka_bootstrap_servers, settings.service_name
+            ):
+                print(json.dumps(dead.summary()))
+            return
+        runtime = build_runtime(settings)
+        await ensure_indexes(runtime.db, runtime.indexes)
+        try:
+            only = set(args.id) if args.id else None
+            counts = await replay_dead_letters(
+                runtime.consumer, settings.kafka_bootstrap_servers, only=only
+            )
+            print(json.dumps(counts))
+        finally:
+            await runtime.mongo.close()
+
+    asyncio.run(dead_letters())
+    return 0

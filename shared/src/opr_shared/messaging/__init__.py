@@ -1,0 +1,1 @@
+"""Consuming events: idempotent consumer, dead letters."""

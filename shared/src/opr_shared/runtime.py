@@ -1,0 +1,390 @@
+"""What every service runs on: database, Kafka (consumer and outbox relay), bucket,
+and the HTTP surface every service shares (health, readiness, metrics, logs).
+
+A service's ``main.py`` builds one :class:`ServiceRuntime` with its settings, its
+subscription table and its indexes, then :func:`create_http_app` with its
+routers. Nothing else is shared; the business rules stay in the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pymongo import IndexModel
+
+from opr_shared.events.envelope import dead_letter_topic_for, topic_for
+from opr_shared.jsonlog import configure_logging, correlation_id_var
+from opr_shared.messaging.consumer import EventConsumer, KafkaDeadLetterSink, Record, Subscriptions
+from opr_shared.settings import ServiceSettings
+from opr_shared.store.mongo import (
+    Document,
+    UnitOfWork,
+    ensure_indexes,
+    make_client,
+    plumbing_indexes,
+)
+from opr_shared.store.objects import ObjectStore
+from opr_shared.store.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"]
+)
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+class KafkaProducer:
+    """The service's producer for the outbox relay and dead letters.
+
+    aiokafka binds a producer to the running event loop, so the client is made
+    in :meth:`start`, not when the composition root is built.
+    """
+
+    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def client(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("Kafka producer not started")
+        return self._producer
+
+    async def start(self) -> None:
+        if self._producer is not None:
+            return
+        # Tansu has no idempotent producer, and per-key order comes from the relay
+        # publishing in commit order; acks=all keeps every acknowledged row durable.
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            acks="all",
+            enable_idempotence=False,
+            linger_ms=5,
+            request_timeout_ms=15000,
+        )
+        try:
+            await producer.start()
+        except Exception:
+            await producer.stop()
+            raise
+        self._producer = producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = await self.client.send(topic, value, key, headers=headers)
+        return future
+
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Any:
+        return await self.client.send_and_wait(topic, value, key, headers=headers)
+
+    async def metadata(self) -> None:
+        await self.client.client.fetch_all_metadata()
+
+
+class Worker(Protocol):
+    """A background loop a service runs beside its API and consumer."""
+
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        subscriptions: Subscriptions | None = None,
+        indexes: dict[str, list[IndexModel]] | None = None,
+        uses_bucket: bool = False,
+        on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None,
+        workers: Callable[[ServiceRuntime], list[Worker]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.service = settings.service_name
+        self.subscriptions = subscriptions or Subscriptions(self.service)
+        self.indexes = {**plumbing_indexes(), **(indexes or {})}
+        self.on_start = on_start
+        self.mongo = make_client(settings.mongodb_uri.get_secret_value(), self.service)
+        self.db = self.mongo[settings.database_name]
+        self.uow = UnitOfWork(self.mongo, settings.database_name, self.service)
+        self.objects: ObjectStore | None = None
+        if uses_bucket:
+            if not settings.s3_endpoint:
+                raise ValueError(f"{self.service} stores files: S3_ENDPOINT is required")
+            self.objects = ObjectStore(
+                settings.s3_endpoint,
+                settings.s3_access_key.get_secret_value(),
+                settings.s3_secret_key.get_secret_value(),
+                settings.bucket_name,
+                settings.s3_region,
+            )
+        client_id = settings.kafka_client_id or self.service
+        self.producer = KafkaProducer(settings.kafka_bootstrap_servers, f"{client_id}-relay")
+        self.relay = OutboxRelay(
+            self.db,
+            self.producer,
+            service=self.service,
+            batch_size=settings.outbox_batch_size,
+            sweep_seconds=settings.outbox_sweep_seconds,
+            max_backoff_seconds=settings.outbox_max_backoff_seconds,
+        )
+        self.consumer = EventConsumer(
+            self.subscriptions,
+            self.uow,
+            KafkaDeadLetterSink(self.producer, self.service),
+            max_attempts=settings.consumer_max_attempts,
+            retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
+        )
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers, client_id=client_id, logger=None
+        )
+        self._register_subscriber()
+        self.workers: list[Worker] = workers(self) if workers else []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _register_subscriber(self) -> None:
+        topics = self.subscriptions.topics
+        if not topics:
+            return
+        consumer = self.consumer
+
+        # One subscriber for every consumed topic: routing to handlers is by
+        # event type, in the subscription table.
+        @self.broker.subscriber(
+            *topics,
+            group_id=self.settings.kafka_group_id or self.service,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+            title=f"{self.service}-consumer",
+            description=f"Events {self.service} consumes: "
+            + ", ".join(self.subscriptions.event_types),
+        )
+        async def on_record(message: KafkaMessage) -> None:
+            raw = message.raw_message
+            assert not isinstance(raw, tuple)
+            await consumer.handle(
+                Record(
+                    topic=raw.topic,
+                    partition=raw.partition,
+                    offset=raw.offset,
+                    key=raw.key,
+                    value=raw.value or b"",
+                    headers=dict(raw.headers or ()),
+                )
+            )
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def topics_used(self) -> list[str]:
+        own = [topic_for(self.service), dead_letter_topic_for(self.service)]
+        return sorted(set(own) | set(self.subscriptions.topics))
+
+    async def ensure_topics(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [t for t in self.topics_used() if t not in existing]
+            for topic in missing:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(
+                        [NewTopic(topic, self.settings.kafka_topic_partitions, 1)]
+                    )
+        finally:
+            await admin.close()
+
+    async def start(self) -> None:
+        await ensure_indexes(self.db, self.indexes)
+        if self.objects is not None:
+            await self.objects.ensure_bucket()
+        if self.settings.kafka_create_topics:
+            await _retry(self.ensure_topics, "create topics")
+        await _retry(self.producer.start, "start Kafka producer")
+        if self.on_start is not None:
+            await self.on_start(self)
+        if self.settings.outbox_relay_enabled:
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+            self._tasks.append(asyncio.create_task(self.relay.watch(), name="outbox-watch"))
+        for worker in self.workers:
+            self._tasks.append(asyncio.create_task(worker.run(), name=type(worker).__name__))
+        if self.subscriptions.topics:
+            await _retry(self.broker.start, "start Kafka consumer")
+        log.info("service started", extra={"topics": self.topics_used()})
+
+    async def stop(self) -> None:
+        # Consumer first (it drains the record in hand), then the relay.
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        for worker in self.workers:
+            await worker.stop()
+        await self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.relay.release_lease()
+        with contextlib.suppress(Exception):
+            await self.producer.stop()
+        await self.mongo.close()
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, Callable[[], Awaitable[Any]]] = {
+            "database": lambda: self.mongo.admin.command("ping"),
+            "broker": self.producer.metadata,
+        }
+        if self.objects is not None:
+            checks["object_store"] = self.objects.reachable
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check(), timeout=3)
+                results[name] = "ok"
+            except Exception as exc:
+                results[name] = f"unavailable: {type(exc).__name__}"
+        return results
+
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+
+async def _retry(step: Callable[[], Awaitable[Any]], what: str, attempts: int = 30) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            await step()
+            return
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            log.warning("could not %s yet (%s); retrying", what, exc)
+            await asyncio.sleep(1)
+
+
+def create_http_app(
+    runtime: ServiceRuntime,
+    *,
+    routers: list[APIRouter],
+    title: str,
+    description: str,
+    version: str = "0.1.0",
+) -> FastAPI:
+    """The service's FastAPI app: its routers under ``/api/<service>``, plus the
+    shared ``/healthz``, ``/readyz`` and ``/metrics`` at the root (not routed by
+    the Ingress)."""
+    service = runtime.service
+    configure_logging(service, runtime.settings.log_level)
+    prefix = f"/api/{service}"
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=runtime.lifespan,
+        docs_url=f"{prefix}/docs",
+        openapi_url=f"{prefix}/openapi.json",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    for router in routers:
+        app.include_router(router, prefix=prefix)
+
+    probes = APIRouter(include_in_schema=False)
+
+    @probes.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @probes.get("/readyz")
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @probes.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(probes)
+
+    @app.middleware("http")
+    async def correlate(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get(CORRELATION_HEADER, "")
+        correlation_id = incoming if 0 < len(incoming) <= 128 else str(uuid.uuid4())
+        token = correlation_id_var.set(correlation_id)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            correlation_id_var.reset(token)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(service, request.method, path, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(service, request.method, path).observe(time.perf_counter() - started)
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
+
+    return app
+
+
+def uow_of(request: Request) -> UnitOfWork:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime.uow
+
+
+def db_of(request: Request) -> Any:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime.db
+
+
+__all__ = ["Document", "ServiceRuntime", "create_http_app", "db_of", "uow_of"]

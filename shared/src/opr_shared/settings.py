@@ -1,0 +1,85 @@
+"""Settings every service reads from its environment (one process, one service).
+
+Secrets have no defaults that work in production: in ``ENVIRONMENT=production`` a
+missing or well-known development value is refused at start-up.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that are fine on a laptop and must never reach production.
+DEVELOPMENT_SECRETS = frozenset({"", "dev", "development", "local", "changeme", "minioadmin"})
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    service_name: str = Field(description="Set by each service's settings class.")
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+
+    http_host: str = "0.0.0.0"  # noqa: S104 - containers listen on every interface
+    http_port: int = 8000
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8080", description="The one origin users reach."
+    )
+
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_client_id: str | None = None
+    kafka_group_id: str | None = Field(
+        default=None, description="Consumer group; defaults to the service name."
+    )
+    # Locally the services create their topics; in production the topics are
+    # declared (partitions, replication) by the platform and this is off.
+    kafka_create_topics: bool = True
+    kafka_topic_partitions: int = Field(default=3, ge=1)
+
+    mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27117/?directConnection=true")
+    mongodb_database: str | None = None
+
+    s3_endpoint: str | None = None
+    s3_access_key: SecretStr = SecretStr("dev")
+    s3_secret_key: SecretStr = SecretStr("dev")
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+
+    # Outbox relay
+    outbox_relay_enabled: bool = True
+    outbox_sweep_seconds: float = 2.0
+    outbox_batch_size: int = 200
+    outbox_max_backoff_seconds: float = 30.0
+
+    # Consumers
+    consumer_max_attempts: int = Field(default=3, ge=1)
+    consumer_retry_backoff_seconds: float = 0.2
+
+    @property
+    def database_name(self) -> str:
+        return self.mongodb_database or self.service_name
+
+    @property
+    def bucket_name(self) -> str:
+        return self.s3_bucket or self.service_name
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets_in_production(self) -> Self:
+        if self.environment != "production":
+            return self
+        problems = []
+        uri = self.mongodb_uri.get_secret_value()
+        if "@" not in uri:
+            problems.append("MONGODB_URI carries no credentials")
+        if self.s3_endpoint is not None:
+            for name, value in (
+                ("S3_ACCESS_KEY", self.s3_access_key),
+                ("S3_SECRET_KEY", self.s3_secret_key),
+            ):
+                if value.get_secret_value().lower() in DEVELOPMENT_SECRETS:
+                    problems.append(f"{name} is unset or a development value")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self

@@ -1,0 +1,1 @@
+"""Persistence: MongoDB unit of work and outbox, object store."""

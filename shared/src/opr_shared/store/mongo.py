@@ -1,0 +1,175 @@
+"""MongoDB access: the unit of work that writes a state change, the events it
+causes (the outbox) and the consumed event's processed mark in ONE transaction.
+
+A use case is an async function of a :class:`Transaction`. It reads and writes
+through ``tx.db`` with ``session=tx.session`` and records events with
+``tx.publish(...)``. :meth:`UnitOfWork.run` commits all of it together, retrying
+the whole function on transient transaction errors (write conflicts), so the
+function must not have side effects outside the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from bson import Binary
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReadPreference
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from opr_shared.events.envelope import Envelope, EventPayload
+from opr_shared.jsonlog import correlation_id_var
+
+T = TypeVar("T")
+Document = dict[str, Any]
+
+OUTBOX = "outbox"
+PROCESSED_EVENTS = "processed_events"
+# Sent outbox rows are kept a week for inspection, then expire.
+SENT_RETENTION = timedelta(days=7)
+
+
+def make_client(uri: str, app_name: str) -> AsyncMongoClient[Document]:
+    return AsyncMongoClient(
+        uri,
+        appname=app_name,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        serverSelectionTimeoutMS=5000,
+    )
+
+
+def plumbing_indexes() -> dict[str, list[IndexModel]]:
+    """Indexes of the collections this module owns, created by every service."""
+    return {
+        OUTBOX: [
+            IndexModel([("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+            IndexModel(
+                [("sent_at", ASCENDING)], expireAfterSeconds=int(SENT_RETENTION.total_seconds())
+            ),
+        ],
+        PROCESSED_EVENTS: [IndexModel([("handled_at", ASCENDING)])],
+    }
+
+
+async def ensure_indexes(db: AsyncDatabase[Document], indexes: dict[str, list[IndexModel]]) -> None:
+    for collection, models in indexes.items():
+        if models:
+            await db[collection].create_indexes(models)
+
+
+class AlreadyProcessed(Exception):
+    """The consumed event was handled before: the transaction was rolled back."""
+
+
+@dataclass
+class Transaction:
+    db: AsyncDatabase[Document]
+    session: AsyncClientSession
+    producer: str
+    causation_id: str | None = None
+    events: list[Envelope] = field(default_factory=list)
+
+    def publish(
+        self,
+        payload: EventPayload,
+        *,
+        subject: str,
+        occurred_at: datetime | None = None,
+    ) -> Envelope:
+        """Record an event to be written to the outbox when this transaction commits."""
+        if payload.producer != self.producer:
+            raise ValueError(f"{self.producer} cannot publish {payload.event_type}")
+        correlation_id = correlation_id_var.get() or str(uuid.uuid4())
+        envelope = Envelope.wrap(
+            payload,
+            subject=subject,
+            correlation_id=correlation_id,
+            causation_id=self.causation_id,
+            occurred_at=occurred_at,
+        )
+        self.events.append(envelope)
+        return envelope
+
+
+def outbox_row(envelope: Envelope, created_at: datetime) -> Document:
+    return {
+        "_id": str(envelope.event_id),
+        "topic": envelope.topic,
+        "key": envelope.subject,
+        "headers": envelope.headers(),
+        "value": Binary(envelope.to_bytes()),
+        "event_type": envelope.event_type,
+        "status": "pending",
+        "created_at": created_at,
+        "attempts": 0,
+    }
+
+
+class UnitOfWork:
+    def __init__(self, client: AsyncMongoClient[Document], database: str, producer: str) -> None:
+        self.client = client
+        self.db: AsyncDatabase[Document] = client[database]
+        self.producer = producer
+
+    async def run(
+        self,
+        work: Callable[[Transaction], Awaitable[T]],
+        *,
+        handled_event_id: uuid.UUID | None = None,
+        causation_id: str | None = None,
+    ) -> T:
+        """Run ``work`` in a transaction; write its events to the outbox in the same one.
+
+        With ``handled_event_id``, the event's processed mark is written in the
+        same transaction; if the mark exists already nothing is changed and
+        :class:`AlreadyProcessed` is raised.
+        """
+
+        async def attempt(session: AsyncClientSession) -> T:
+            tx = Transaction(
+                db=self.db,
+                session=session,
+                producer=self.producer,
+                causation_id=causation_id
+                or (str(handled_event_id) if handled_event_id is not None else None),
+            )
+            if handled_event_id is not None:
+                try:
+                    await self.db[PROCESSED_EVENTS].insert_one(
+                        {"_id": str(handled_event_id), "handled_at": datetime.now(UTC)},
+                        session=session,
+                    )
+                except DuplicateKeyError as exc:
+                    raise AlreadyProcessed(str(handled_event_id)) from exc
+            result = await work(tx)
+            if tx.events:
+                now = datetime.now(UTC)
+                # Distinct, increasing timestamps keep the relay's order equal to
+                # the order the use case published in.
+                rows = [
+                    outbox_row(env, now + timedelta(microseconds=i))
+                    for i, env in enumerate(tx.events)
+                ]
+                await self.db[OUTBOX].insert_many(rows, session=session)
+            return result
+
+        async with self.client.start_session() as session:
+            return await session.with_transaction(
+                attempt,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+                read_preference=ReadPreference.PRIMARY,
+            )
+
+    async def is_processed(self, event_id: uuid.UUID) -> bool:
+        return (
+            await self.db[PROCESSED_EVENTS].find_one({"_id": str(event_id)}, {"_id": 1}) is not None
+        )

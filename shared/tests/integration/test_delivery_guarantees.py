@@ -1,0 +1,281 @@
+"""Outbox and idempotent-consumer guarantees on real Kafka and MongoDB servers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from opr_shared.events.catalogue import AdmissionRoute, StudentAdmitted
+from opr_shared.events.envelope import Envelope, dead_letter_topic_for
+from opr_shared.localinfra import Endpoints
+from opr_shared.messaging.consumer import Subscriptions
+from opr_shared.messaging.deadletters import read_dead_letters, replay_dead_letters
+from opr_shared.runtime import ServiceRuntime
+from opr_shared.settings import ServiceSettings
+from opr_shared.store.mongo import OUTBOX, Transaction, UnitOfWork, ensure_indexes, plumbing_indexes
+from opr_shared.store.outbox import OutboxRelay
+from pymongo import AsyncMongoClient
+
+pytestmark = pytest.mark.integration
+
+
+def student_no() -> str:
+    return str(uuid.uuid4().int)[:8]
+
+
+def admitted(number: str, surname: str = "Chan") -> StudentAdmitted:
+    return StudentAdmitted(
+        student_no=number,
+        jupas_app_no=None,
+        surname=surname,
+        given_names="Tai Man",
+        chinese_name=None,
+        date_of_birth=date(2008, 3, 1),
+        personal_email="tm.chan@example.com",
+        mobile="+85291234567",
+        programme_code="BSC-CS",
+        programme_name="Computer Science",
+        intake_year=2026,
+        admission_route=AdmissionRoute.NON_JUPAS,
+    )
+
+
+@pytest.fixture
+async def mongo(infra: Endpoints) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def producer(infra: Endpoints) -> AsyncIterator[AIOKafkaProducer]:
+    p = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await p.start()
+    yield p
+    await p.stop()
+
+
+async def read_topic(infra: Endpoints, topic: str, want: Any, timeout: float = 20) -> list[Any]:
+    """Records of ``topic`` (from the beginning) for which ``want(record)`` holds."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=infra.kafka_bootstrap,
+        group_id=f"t-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                found.extend(m for m in messages if want(m))
+            if found and not batch:
+                break
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_relay_publishes_committed_events_in_order_with_key_and_headers(
+    infra: Endpoints, mongo: AsyncMongoClient[dict[str, Any]], producer: AIOKafkaProducer
+) -> None:
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    await ensure_indexes(mongo[db_name], plumbing_indexes())
+    uow = UnitOfWork(mongo, db_name, "identity")
+    number = student_no()
+    surnames = ["Chan", "Cheung", "Chow", "Lee", "Wong"]
+    for surname in surnames:
+
+        async def work(tx: Transaction, s: str = surname) -> None:
+            await tx.db.things.insert_one({"s": s}, session=tx.session)
+            tx.publish(admitted(number, s), subject=number)
+
+        await uow.run(work)
+
+    # Nothing is published until a relay runs: the rows wait in the outbox.
+    assert await mongo[db_name][OUTBOX].count_documents({"status": "pending"}) == 5
+    relay = OutboxRelay(mongo[db_name], producer, service="identity")
+    assert await relay.hold_lease()
+    assert await relay.relay_once() == 5
+    assert await mongo[db_name][OUTBOX].count_documents({"status": "sent"}) == 5
+
+    records = await read_topic(infra, "identity.events", lambda m: m.key == number.encode())
+    assert [Envelope.from_bytes(m.value).payload["surname"] for m in records] == surnames
+    assert len({m.partition for m in records}) == 1
+    headers = dict(records[0].headers)
+    assert headers["event_type"] == b"StudentAdmitted"
+    assert headers["schema_version"] == b"1"
+
+
+async def test_rolled_back_transaction_leaves_no_event(
+    infra: Endpoints, mongo: AsyncMongoClient[dict[str, Any]]
+) -> None:
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    uow = UnitOfWork(mongo, db_name, "identity")
+    number = student_no()
+
+    async def work(tx: Transaction) -> None:
+        await tx.db.things.insert_one({"n": number}, session=tx.session)
+        tx.publish(admitted(number), subject=number)
+        raise RuntimeError("rule refused the change")
+
+    with pytest.raises(RuntimeError):
+        await uow.run(work)
+    assert await mongo[db_name][OUTBOX].count_documents({}) == 0
+    assert await mongo[db_name].things.count_documents({}) == 0
+
+
+async def test_second_relay_takes_over_rows_the_first_never_published(
+    infra: Endpoints, mongo: AsyncMongoClient[dict[str, Any]], producer: AIOKafkaProducer
+) -> None:
+    """A process that committed and died before relaying: a later relay delivers."""
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    await ensure_indexes(mongo[db_name], plumbing_indexes())
+    uow = UnitOfWork(mongo, db_name, "identity")
+    number = student_no()
+
+    async def work(tx: Transaction) -> None:
+        tx.publish(admitted(number), subject=number)
+
+    await uow.run(work)
+    dead = OutboxRelay(mongo[db_name], producer, service="identity", lease_seconds=0.2)
+    assert await dead.hold_lease()  # it held the lease when it died
+    successor = OutboxRelay(mongo[db_name], producer, service="identity")
+    assert not await successor.hold_lease()
+    await asyncio.sleep(0.3)  # the dead relay's lease runs out
+    assert await successor.hold_lease()
+    task = asyncio.create_task(successor.run())
+    try:
+        records = await read_topic(infra, "identity.events", lambda m: m.key == number.encode())
+    finally:
+        await successor.stop()
+        await task
+    assert len(records) == 1
+
+
+class Probe:
+    """A consuming service for tests: counts effects per student in its database."""
+
+    def __init__(self, infra: Endpoints, fail_for: set[str]) -> None:
+        self.fail_for = fail_for
+        self.group = f"probe-{uuid.uuid4().hex[:8]}"
+        self.settings = ServiceSettings(
+            service_name="card",  # any consuming service: its DLQ is card.events.dlq
+            environment="test",
+            kafka_bootstrap_servers=infra.kafka_bootstrap,
+            kafka_group_id=self.group,
+            mongodb_uri=infra.mongodb_uri,  # type: ignore[arg-type]
+            mongodb_database=f"t_{uuid.uuid4().hex[:12]}",
+            consumer_retry_backoff_seconds=0.05,
+        )
+        subs = Subscriptions("card")
+        subs.add(StudentAdmitted, self.on_student_admitted)
+        self.runtime = ServiceRuntime(self.settings, subscriptions=subs)
+
+    async def on_student_admitted(
+        self, tx: Transaction, env: Envelope, event: StudentAdmitted
+    ) -> None:
+        if event.student_no in self.fail_for:
+            raise ValueError(f"cannot handle {event.student_no}")
+        await tx.db.effects.update_one(
+            {"_id": event.student_no}, {"$inc": {"count": 1}}, upsert=True, session=tx.session
+        )
+
+    async def effects(self, number: str) -> int:
+        doc = await self.runtime.db.effects.find_one({"_id": number})
+        return int(doc["count"]) if doc else 0
+
+    async def wait_for_effect(self, number: str, timeout: float = 30) -> int:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if (count := await self.effects(number)) > 0:
+                return count
+            await asyncio.sleep(0.2)
+        return 0
+
+
+@pytest.fixture
+async def probe_factory(infra: Endpoints) -> AsyncIterator[Any]:
+    started: list[Probe] = []
+
+    async def start(fail_for: set[str] | None = None) -> Probe:
+        probe = Probe(infra, fail_for or set())
+        await probe.runtime.start()
+        started.append(probe)
+        return probe
+
+    yield start
+    for probe in started:
+        await probe.runtime.stop()
+
+
+async def publish(producer: AIOKafkaProducer, env: Envelope) -> None:
+    headers = [(k, v.encode()) for k, v in env.headers().items()]
+    await producer.send_and_wait(env.topic, env.to_bytes(), key=env.key, headers=headers)
+
+
+async def test_same_event_delivered_three_times_has_one_effect(
+    infra: Endpoints, producer: AIOKafkaProducer, probe_factory: Any
+) -> None:
+    probe = await probe_factory()
+    number, marker = student_no(), student_no()
+    env = Envelope.wrap(admitted(number), subject=number, correlation_id="three-times")
+    for _ in range(3):
+        await publish(producer, env)
+    # A later event on the same partition shows all three copies were consumed.
+    await publish(producer, Envelope.wrap(admitted(marker), subject=number, correlation_id="m"))
+    assert await probe.wait_for_effect(marker) == 1
+    assert await probe.effects(number) == 1
+    assert await probe.runtime.uow.is_processed(env.event_id)
+
+
+async def test_poison_and_failing_messages_are_dead_lettered_and_consumption_goes_on(
+    infra: Endpoints, producer: AIOKafkaProducer, probe_factory: Any
+) -> None:
+    bad_student, after = student_no(), student_no()
+    probe = await probe_factory(fail_for={bad_student})
+    poison_key = f"poison-{uuid.uuid4().hex}".encode()
+    await producer.send_and_wait(
+        "identity.events",
+        b"{not json",
+        key=poison_key,
+        headers=[("event_type", b"StudentAdmitted")],
+    )
+    failing = Envelope.wrap(admitted(bad_student), subject=bad_student, correlation_id="f")
+    await publish(producer, failing)
+    await publish(producer, Envelope.wrap(admitted(after), subject=after, correlation_id="a"))
+
+    assert await probe.wait_for_effect(after) == 1
+
+    dlq = dead_letter_topic_for("card")
+    letters = await read_topic(
+        infra, dlq, lambda m: m.key in (poison_key, bad_student.encode()), timeout=10
+    )
+    by_key = {m.key: dict(m.headers) for m in letters}
+    assert by_key[poison_key]["dlq_error"].startswith(b"undecodable")
+    assert (
+        by_key[bad_student.encode()]["dlq_error"]
+        == f"ValueError: cannot handle {bad_student}".encode()
+    )
+    assert by_key[bad_student.encode()]["dlq_attempts"] == b"3"
+    assert by_key[bad_student.encode()]["dlq_source_topic"] == b"identity.events"
+
+    # After a fix, replaying the dead letters applies the failed event once.
+    probe.fail_for.clear()
+    listed = await read_dead_letters(infra.kafka_bootstrap, "card")
+    mine = {d.id for d in listed if d.record.key == bad_student.encode()}
+    assert len(mine) == 1
+    counts = await replay_dead_letters(probe.runtime.consumer, infra.kafka_bootstrap, only=mine)
+    assert counts == {"handled": 1}
+    assert await probe.effects(bad_student) == 1
+    again = await replay_dead_letters(probe.runtime.consumer, infra.kafka_bootstrap, only=mine)
+    assert again == {"already_replayed": 1}
+    assert await probe.effects(bad_student) == 1

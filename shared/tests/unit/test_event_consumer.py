@@ -1,0 +1,212 @@
+"""The consumer pipeline against fakes: routing, idempotency, retries, dead letters."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+import pytest
+from opr_shared.events.catalogue import AdmissionRoute, IntakeScheduled, StudentAdmitted
+from opr_shared.events.envelope import Envelope
+from opr_shared.messaging.consumer import EventConsumer, Outcome, Record, Subscriptions
+from opr_shared.store.mongo import AlreadyProcessed, Transaction
+from pymongo.errors import ServerSelectionTimeoutError
+
+
+class FakeUnitOfWork:
+    """Runs the work at once; remembers processed ids like the real one."""
+
+    def __init__(self) -> None:
+        self.processed: set[uuid.UUID] = set()
+        self.db: Any = None
+
+    async def run(
+        self,
+        work: Callable[[Transaction], Awaitable[Any]],
+        *,
+        handled_event_id: uuid.UUID | None = None,
+        causation_id: str | None = None,
+    ) -> Any:
+        if handled_event_id in self.processed:
+            raise AlreadyProcessed(str(handled_event_id))
+        tx = Transaction(db=None, session=None, producer="registration")  # type: ignore[arg-type]
+        result = await work(tx)  # an exception leaves nothing recorded, like a rollback
+        if handled_event_id is not None:
+            self.processed.add(handled_event_id)
+        return result
+
+
+class FakeDeadLetters:
+    def __init__(self) -> None:
+        self.records: list[tuple[Record, str, int]] = []
+
+    async def dead_letter(self, record: Record, error: str, attempts: int) -> None:
+        self.records.append((record, error, attempts))
+
+
+def admitted(student_no: str = "20260001") -> Envelope:
+    payload = StudentAdmitted(
+        student_no=student_no,
+        jupas_app_no="12345678",
+        surname="Chan",
+        given_names="Tai Man",
+        chinese_name=None,
+        date_of_birth=date(2008, 3, 1),
+        personal_email="tm.chan@example.com",
+        mobile="+85291234567",
+        programme_code="BSC-CS",
+        programme_name="Computer Science",
+        intake_year=2026,
+        admission_route=AdmissionRoute.JUPAS,
+    )
+    return Envelope.wrap(payload, subject=student_no, correlation_id="c-1")
+
+
+def record(envelope: Envelope, offset: int = 0) -> Record:
+    return Record(
+        topic=envelope.topic,
+        partition=0,
+        offset=offset,
+        key=envelope.key,
+        value=envelope.to_bytes(),
+        headers={k: v.encode() for k, v in envelope.headers().items()},
+    )
+
+
+def make_consumer(handler: Any) -> tuple[EventConsumer, FakeUnitOfWork, FakeDeadLetters]:
+    subs = Subscriptions("registration")
+    subs.add(StudentAdmitted, handler)
+    uow, dead = FakeUnitOfWork(), FakeDeadLetters()
+    consumer = EventConsumer(subs, uow, dead, max_attempts=3, retry_backoff_seconds=0)  # type: ignore[arg-type]
+    return consumer, uow, dead
+
+
+async def test_same_event_three_times_has_one_effect() -> None:
+    effects: list[str] = []
+
+    async def handler(tx: Transaction, env: Envelope, event: StudentAdmitted) -> None:
+        effects.append(event.student_no)
+
+    consumer, _, dead = make_consumer(handler)
+    env = admitted()
+    outcomes = [await consumer.handle(record(env, offset=i)) for i in range(3)]
+    assert outcomes == [Outcome.HANDLED, Outcome.DUPLICATE, Outcome.DUPLICATE]
+    assert effects == ["20260001"]
+    assert dead.records == []
+
+
+async def test_types_not_subscribed_are_skipped_without_decoding() -> None:
+    async def handler(tx: Transaction, env: Envelope, event: StudentAdmitted) -> None:
+        raise AssertionError("must not be called")
+
+    consumer, _, dead = make_consumer(handler)
+    payload = IntakeScheduled(
+        intake_year=2026,
+        registration_deadline="2026-08-14T09:00:00Z",  # type: ignore[arg-type]
+        term_start=date(2026, 9, 1),
+        age_cutoff=date(2026, 9, 1),
+    )
+    env = Envelope.wrap(payload, subject="intake:2026", correlation_id="c")
+    rec = record(env)
+    garbled = Record(rec.topic, 0, 1, rec.key, b"\xff not json", rec.headers)
+    assert await consumer.handle(garbled) == Outcome.SKIPPED
+    assert dead.records == []
+
+
+async def test_poison_message_goes_to_dead_letters_at_once() -> None:
+    calls = 0
+
+    async def handler(tx: Transaction, env: Envelope, event: StudentAdmitted) -> None:
+        nonlocal calls
+        calls += 1
+
+    consumer, _, dead = make_consumer(handler)
+    env = admitted()
+    good = record(env)
+    poison = Record(good.topic, 0, 7, good.key, b'{"event_type": "StudentAdmitted"', good.headers)
+    assert await consumer.handle(poison) == Outcome.DEAD_LETTERED
+    assert calls == 0
+    [(rec, error, attempts)] = dead.records
+    assert rec.offset == 7
+    assert attempts == 1
+    assert error.startswith("undecodable")
+    # and the next message is still handled
+    assert await consumer.handle(good) == Outcome.HANDLED
+    assert calls == 1
+
+
+async def test_bad_payload_is_poison_too() -> None:
+    async def handler(tx: Transaction, env: Envelope, event: StudentAdmitted) -> None:
+        pass
+
+    consumer, _, dead = make_consumer(handler)
+    env = admitted()
+    broken = env.model_copy(update={"payload": {**env.payload, "intake_year": "next year"}})
+    assert await consumer.handle(record(broken)) == Outcome.DEAD_LETTERED
+    assert "intake_year" in dead.records[0][1]
+
+
+async def test_failing_handler_is_retried_then_dead_lettered() -> None:
+    attempts = 0
+
+    async def handler(tx: Transaction, env: Envelope, event: StudentAdmitted) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise RuntimeError("rule broken")
+
+    consumer, uow, dead = make_consumer(handler)
+    env = admitted()
+    assert await consumer.handle(record(env)) == Outcome.DEAD_LETTERED
+    assert attempts == 3
+    assert dead.records[0][1] == "RuntimeError: rule broken"
+    assert dead.records[0][2] == 3
+    assert env.event_id not in uow.processed
+
+
+async def test_handler_recovering_within_the_retries_is_handled_once() -> None:
+    attempts = 0
+
+    async def handler(tx: Transaction, env: Envelope, event: StudentAdmitted) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 2:
+            raise RuntimeError("flaky")
+
+    consumer, _, dead = make_consumer(handler)
+    assert await consumer.handle(record(admitted())) == Outcome.HANDLED
+    assert attempts == 2
+    assert dead.records == []
+
+
+async def test_infrastructure_errors_are_not_dead_lettered() -> None:
+    async def handler(tx: Transaction, env: Envelope, event: StudentAdmitted) -> None:
+        raise ServerSelectionTimeoutError("database unreachable")
+
+    consumer, _, dead = make_consumer(handler)
+    with pytest.raises(ServerSelectionTimeoutError):
+        await consumer.handle(record(admitted()))
+    assert dead.records == []
+
+
+async def test_replay_mode_reports_failure_instead_of_dead_lettering() -> None:
+    async def handler(tx: Transaction, env: Envelope, event: StudentAdmitted) -> None:
+        raise RuntimeError("still broken")
+
+    consumer, _, dead = make_consumer(handler)
+    outcome = await consumer.handle(record(admitted()), dead_letter_on_failure=False)
+    assert outcome == Outcome.FAILED
+    assert dead.records == []
+
+
+def test_a_service_cannot_subscribe_twice_to_one_event() -> None:
+    subs = Subscriptions("card")
+
+    async def handler(tx: Transaction, env: Envelope, event: StudentAdmitted) -> None:
+        pass
+
+    subs.add(StudentAdmitted, handler)
+    with pytest.raises(ValueError, match="already handles"):
+        subs.add(StudentAdmitted, handler)
+    assert subs.topics == ["identity.events"]
