@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from opr_shared.events.catalogue import AdmissionRoute, StudentAdmitted
 from opr_shared.events.envelope import Envelope, dead_letter_topic_for
 from opr_shared.localinfra import Endpoints
@@ -19,6 +19,7 @@ from opr_shared.runtime import ServiceRuntime
 from opr_shared.settings import ServiceSettings
 from opr_shared.store.mongo import OUTBOX, Transaction, UnitOfWork, ensure_indexes, plumbing_indexes
 from opr_shared.store.outbox import OutboxRelay
+from opr_shared.testing import kafka
 from pymongo import AsyncMongoClient
 
 pytestmark = pytest.mark.integration
@@ -61,27 +62,7 @@ async def producer(infra: Endpoints) -> AsyncIterator[AIOKafkaProducer]:
 
 
 async def read_topic(infra: Endpoints, topic: str, want: Any, timeout: float = 20) -> list[Any]:
-    """Records of ``topic`` (from the beginning) for which ``want(record)`` holds."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=infra.kafka_bootstrap,
-        group_id=f"t-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    found: list[Any] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for messages in batch.values():
-                found.extend(m for m in messages if want(m))
-            if found and not batch:
-                break
-    finally:
-        await consumer.stop()
-    return found
+    return await kafka.read_topic(infra.kafka_bootstrap, topic, want, timeout=timeout, settle=1.0)
 
 
 async def test_relay_publishes_committed_events_in_order_with_key_and_headers(
@@ -113,6 +94,27 @@ async def test_relay_publishes_committed_events_in_order_with_key_and_headers(
     headers = dict(records[0].headers)
     assert headers["event_type"] == b"StudentAdmitted"
     assert headers["schema_version"] == b"1"
+
+
+async def test_events_of_one_transaction_keep_their_order(
+    infra: Endpoints, mongo: AsyncMongoClient[dict[str, Any]], producer: AIOKafkaProducer
+) -> None:
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    await ensure_indexes(mongo[db_name], plumbing_indexes())
+    uow = UnitOfWork(mongo, db_name, "identity")
+    number = student_no()
+    surnames = [f"Surname{i:02d}" for i in range(20)]
+
+    async def work(tx: Transaction) -> None:
+        for surname in surnames:
+            tx.publish(admitted(number, surname), subject=number)
+
+    await uow.run(work)
+    relay = OutboxRelay(mongo[db_name], producer, service="identity")
+    assert await relay.hold_lease()
+    assert await relay.relay_once() == 20
+    records = await read_topic(infra, "identity.events", lambda m: m.key == number.encode())
+    assert [Envelope.from_bytes(m.value).payload["surname"] for m in records] == surnames
 
 
 async def test_rolled_back_transaction_leaves_no_event(

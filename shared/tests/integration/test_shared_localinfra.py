@@ -85,6 +85,9 @@ async def _consume(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=100,
+        # A member that left is only forgotten after its session times out: keep it short.
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
     )
     await consumer.start()
     received: list[bytes] = []

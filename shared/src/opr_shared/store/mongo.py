@@ -10,6 +10,7 @@ function must not have side effects outside the transaction.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ def plumbing_indexes() -> dict[str, list[IndexModel]]:
     """Indexes of the collections this module owns, created by every service."""
     return {
         OUTBOX: [
-            IndexModel([("status", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]),
+            IndexModel([("status", ASCENDING), ("seq", ASCENDING)]),
             IndexModel(
                 [("sent_at", ASCENDING)], expireAfterSeconds=int(SENT_RETENTION.total_seconds())
             ),
@@ -99,8 +100,9 @@ class Transaction:
         return envelope
 
 
-def outbox_row(envelope: Envelope, created_at: datetime) -> Document:
+def outbox_row(envelope: Envelope, created_at: datetime, seq: int) -> Document:
     return {
+        "seq": seq,
         "_id": str(envelope.event_id),
         "topic": envelope.topic,
         "key": envelope.subject,
@@ -151,13 +153,14 @@ class UnitOfWork:
                     raise AlreadyProcessed(str(handled_event_id)) from exc
             result = await work(tx)
             if tx.events:
+                # The relay publishes in ``seq`` order. Taken as late as possible
+                # (after the work, on the last attempt), a nanosecond clock orders
+                # the rows of two conflicting transactions of one student as they
+                # committed; the index orders the rows within one transaction.
+                # (BSON dates keep only milliseconds: too coarse for this.)
+                base = time.time_ns()
                 now = datetime.now(UTC)
-                # Distinct, increasing timestamps keep the relay's order equal to
-                # the order the use case published in.
-                rows = [
-                    outbox_row(env, now + timedelta(microseconds=i))
-                    for i, env in enumerate(tx.events)
-                ]
+                rows = [outbox_row(env, now, base + i) for i, env in enumerate(tx.events)]
                 await self.db[OUTBOX].insert_many(rows, session=session)
             return result
 

@@ -151,7 +151,7 @@ class OutboxRelay:
         rows = (
             await self.db[OUTBOX]
             .find({"status": "pending"})
-            .sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+            .sort([("seq", ASCENDING)])
             .limit(self.batch_size)
             .to_list()
         )

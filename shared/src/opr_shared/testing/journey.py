@@ -1,0 +1,45 @@
+"""Test data and polling for journeys through the running system."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+
+
+def roster_row(student_no: str, **overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "student_no": student_no,
+        "jupas_app_no": student_no[::-1],
+        "surname": "Wong",
+        "given_names": "Siu Ming",
+        "chinese_name": "黃小明",
+        "date_of_birth": "05/11/2007",
+        "personal_email": f"s{student_no}@example.com",
+        "mobile": "+852 6123 4567",
+        "programme_code": "BBA",
+        "programme_name": "Bachelor of Business Administration",
+        "intake_year": 2026,
+        "admission_route": "JUPAS",
+    }
+    row.update(overrides)
+    return row
+
+
+def new_student_no() -> str:
+    return f"2{uuid.uuid4().int % 10**7:07d}"
+
+
+async def eventually_get(
+    client: httpx.AsyncClient, url: str, timeout: float = 30
+) -> httpx.Response:
+    """GET ``url`` until it answers 200 (the consumer is asynchronous)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        response = await client.get(url)
+        if response.status_code == 200 or loop.time() > deadline:
+            return response
+        await asyncio.sleep(0.2)

@@ -1,0 +1,340 @@
+"""The local gateway, run as its own process in front of a small FastAPI app.
+
+The upstream app stands in for a service: it echoes what it received, counts
+and hashes bodies, and streams answers on demand, so each test can tell
+whether the gateway forwarded the request unchanged and streamed both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+
+from opr_shared.localinfra import ManagedProcess, free_port, http_ok_probe
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Upstream:
+    url: str
+    release_stream: threading.Event = field(default_factory=threading.Event)
+
+
+def _upstream_app(state: Upstream) -> FastAPI:
+    app = FastAPI(docs_url="/api/echo/docs", openapi_url="/api/echo/openapi.json")
+
+    @app.api_route(
+        "/api/echo/request/{rest:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+    async def echo(request: Request, rest: str) -> JSONResponse:
+        body = await request.body()
+        return JSONResponse(
+            {
+                "method": request.method,
+                "raw_path": request.scope["raw_path"].decode(),
+                "query": request.scope["query_string"].decode(),
+                "headers": {k: v for k, v in request.headers.items()},
+                "body": body.decode("utf-8", "replace"),
+            }
+        )
+
+    @app.post("/api/echo/upload")
+    async def upload(request: Request) -> dict[str, object]:
+        digest = hashlib.sha256()
+        size = 0
+        async for chunk in request.stream():
+            digest.update(chunk)
+            size += len(chunk)
+        return {
+            "size": size,
+            "sha256": digest.hexdigest(),
+            "transfer_encoding": request.headers.get("transfer-encoding"),
+        }
+
+    @app.get("/api/echo/download/{size}")
+    async def download(size: int) -> Response:
+        return Response(_blob(size), media_type="application/octet-stream")
+
+    @app.get("/api/echo/stream")
+    async def stream() -> StreamingResponse:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first\n"
+            # The rest is produced only once the client has seen the first chunk.
+            released = await asyncio.to_thread(state.release_stream.wait, 20)
+            yield b"second\n" if released else b"timeout\n"
+
+        return StreamingResponse(chunks(), media_type="text/plain")
+
+    @app.post("/api/echo/created")
+    async def created() -> Response:
+        response = JSONResponse({"id": "42"}, status_code=201)
+        response.headers["Location"] = "/api/echo/things/42"
+        response.set_cookie("a", "1")
+        response.set_cookie("b", "2")
+        return response
+
+    @app.get("/api/echo/moved")
+    async def moved() -> RedirectResponse:
+        return RedirectResponse("/api/echo/request/target", status_code=302)
+
+    @app.get("/api/echo/slow-fail")
+    async def fail() -> JSONResponse:
+        return JSONResponse({"detail": "validation failed"}, status_code=422)
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        return {"status": "ready"}
+
+    return app
+
+
+def _blob(size: int) -> bytes:
+    pattern = hashlib.sha256(str(size).encode()).digest()
+    return (pattern * (size // len(pattern) + 1))[:size]
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    port = free_port()
+    state = Upstream(url=f"http://127.0.0.1:{port}")
+    config = uvicorn.Config(
+        _upstream_app(state), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the upstream test app did not start")
+        time.sleep(0.05)
+    try:
+        yield state
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The gateway process routing ``echo`` to the app and ``down`` to a closed port."""
+    port = free_port()
+    work = tmp_path_factory.mktemp("gateway")
+    proc = ManagedProcess(
+        "gateway",
+        [
+            sys.executable,
+            "-m",
+            "opr_shared.devstack.gateway",
+            "--port",
+            str(port),
+            "--service",
+            f"echo={upstream.url}",
+            "--service",
+            f"down=http://127.0.0.1:{free_port()}",
+        ],
+        log_path=work / "gateway.log",
+        pid_path=work / "gateway.pid",
+        probe=lambda: http_ok_probe(f"http://127.0.0.1:{port}/healthz"),
+        port=port,
+        ready_timeout=30,
+    )
+    proc.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+async def client(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gateway, trust_env=False, timeout=30) as c:
+        yield c
+
+
+async def test_path_query_method_headers_and_body_arrive_unchanged(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.put(
+        "/api/echo/request/items/a%2Fb/%E4%B8%AD?x=1&y=a%20b&y=2",
+        content=b'{"name": "Chan Tai Man"}',
+        headers={
+            "Authorization": "Bearer token-123",
+            "X-Correlation-Id": "corr-1",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 200
+    seen = response.json()
+    assert seen["method"] == "PUT"
+    assert seen["raw_path"] == "/api/echo/request/items/a%2Fb/%E4%B8%AD"
+    assert seen["query"] == "x=1&y=a%20b&y=2"
+    assert seen["body"] == '{"name": "Chan Tai Man"}'
+    headers = seen["headers"]
+    assert headers["authorization"] == "Bearer token-123"
+    assert headers["x-correlation-id"] == "corr-1"
+    assert headers["content-type"] == "application/json"
+    assert headers["host"] == client.base_url.netloc.decode()
+    assert headers["x-forwarded-for"] == "127.0.0.1"
+    assert headers["x-forwarded-proto"] == "http"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])
+async def test_every_method_is_forwarded(client: httpx.AsyncClient, method: str) -> None:
+    response = await client.request(method, "/api/echo/request/m")
+    assert response.status_code == 200
+    assert response.json()["method"] == method
+
+
+async def test_a_large_upload_is_streamed_through_intact(client: httpx.AsyncClient) -> None:
+    blob = _blob(8 * 1024 * 1024 + 17)
+    response = await client.post("/api/echo/upload", content=blob)
+    assert response.json()["size"] == len(blob)
+    assert response.json()["sha256"] == hashlib.sha256(blob).hexdigest()
+
+
+async def test_a_chunked_upload_without_length_is_streamed_through(
+    client: httpx.AsyncClient,
+) -> None:
+    parts = [_blob(100_000 + i) for i in range(5)]
+
+    async def body() -> AsyncIterator[bytes]:
+        for part in parts:
+            yield part
+
+    response = await client.post("/api/echo/upload", content=body())
+    joined = b"".join(parts)
+    assert response.json()["size"] == len(joined)
+    assert response.json()["sha256"] == hashlib.sha256(joined).hexdigest()
+    assert response.json()["transfer_encoding"] == "chunked"
+
+
+async def test_a_large_download_arrives_intact(client: httpx.AsyncClient) -> None:
+    size = 12 * 1024 * 1024 + 5
+    response = await client.get(f"/api/echo/download/{size}")
+    assert response.status_code == 200
+    assert response.headers["content-length"] == str(size)
+    assert response.content == _blob(size)
+
+
+async def test_responses_are_streamed_not_buffered(
+    client: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    upstream.release_stream.clear()
+    async with client.stream("GET", "/api/echo/stream") as response:
+        lines = response.aiter_lines()
+        # A buffering proxy would hold this until the upstream finished, which
+        # it only does after the first line has been seen here.
+        first = await asyncio.wait_for(anext(lines), 10)
+        assert first == "first"
+        upstream.release_stream.set()
+        assert await asyncio.wait_for(anext(lines), 10) == "second"
+
+
+async def test_status_location_and_repeated_headers_pass_through(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/api/echo/created")
+    assert response.status_code == 201
+    assert response.headers["location"] == "/api/echo/things/42"
+    cookies = response.headers.get_list("set-cookie")
+    assert len(cookies) == 2
+    assert {c.split(";")[0] for c in cookies} == {"a=1", "b=2"}
+
+
+async def test_redirects_and_errors_reach_the_client_as_they_are(
+    client: httpx.AsyncClient,
+) -> None:
+    moved = await client.get("/api/echo/moved")
+    assert moved.status_code == 302
+    assert moved.headers["location"] == "/api/echo/request/target"
+    failed = await client.get("/api/echo/slow-fail")
+    assert failed.status_code == 422
+    assert failed.json() == {"detail": "validation failed"}
+
+
+async def test_the_service_docs_are_reached_through_the_gateway(
+    client: httpx.AsyncClient,
+) -> None:
+    docs = await client.get("/api/echo/docs")
+    assert docs.status_code == 200
+    assert "/api/echo/openapi.json" in docs.text
+    spec = await client.get("/api/echo/openapi.json")
+    assert spec.status_code == 200
+    assert "/api/echo/upload" in spec.json()["paths"]
+
+
+async def test_an_unknown_service_is_a_404_with_a_reason(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/nosuch/things")
+    assert response.status_code == 404
+    body = response.json()
+    assert "nosuch" in body["detail"]
+    assert body["known_services"] == ["down", "echo"]
+
+
+async def test_a_service_that_is_down_is_a_503_with_a_reason(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/down/anything", content=b"x")
+    assert response.status_code == 503
+    assert "down" in response.json()["detail"]
+
+
+async def test_the_index_page_links_each_service_docs(client: httpx.AsyncClient) -> None:
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'href="/api/echo/docs"' in response.text
+    assert 'href="/api/down/docs"' in response.text
+
+
+async def test_readyz_reports_each_service(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["services"]["echo"] == "ready"
+    assert response.json()["services"]["down"].startswith("unreachable")
+
+
+def test_the_gateway_serves_a_portal_folder_when_given_one(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    (tmp_path / "index.html").write_text("<h1>Portal</h1>")
+    port = free_port()
+    proc = ManagedProcess(
+        "gateway-portal",
+        [
+            sys.executable,
+            "-m",
+            "opr_shared.devstack.gateway",
+            "--port",
+            str(port),
+            "--service",
+            f"echo={upstream.url}",
+            "--portal-dir",
+            str(tmp_path),
+        ],
+        log_path=tmp_path / "gateway.log",
+        pid_path=tmp_path / "gateway.pid",
+        probe=lambda: http_ok_probe(f"http://127.0.0.1:{port}/healthz"),
+        ready_timeout=30,
+    )
+    proc.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as c:
+            assert "<h1>Portal</h1>" in c.get("/").text
+            assert c.get("/api/echo/request/x").json()["raw_path"] == "/api/echo/request/x"
+    finally:
+        proc.stop()
