@@ -127,10 +127,10 @@ class Ports:
     smtp: int = 2525
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
-        """The defaults, each overridden by its ``OPR_PORT_*`` variable."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, base: Ports | None = None) -> Self:
+        """The defaults (or ``base``), each overridden by its ``OPR_PORT_*`` variable."""
         env = os.environ if environ is None else environ
-        values: dict[str, int] = {}
+        values: dict[str, int] = base.as_dict() if base is not None else {}
         for name, var in _PORT_ENV.items():
             raw = env.get(var)
             if raw:

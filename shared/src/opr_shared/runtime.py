@@ -28,6 +28,7 @@ from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pymongo import IndexModel
 
+from opr_shared.auth import JwksFetcher, KeySet, TokenVerifier, http_jwks
 from opr_shared.events.envelope import dead_letter_topic_for, topic_for
 from opr_shared.jsonlog import configure_logging, correlation_id_var
 from opr_shared.messaging.consumer import EventConsumer, KafkaDeadLetterSink, Record, Subscriptions
@@ -139,6 +140,7 @@ class ServiceRuntime:
         uses_bucket: bool = False,
         on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None,
         workers: Callable[[ServiceRuntime], list[Worker]] | None = None,
+        signing_keys: JwksFetcher | None = None,
     ) -> None:
         self.settings = settings
         self.service = settings.service_name
@@ -181,6 +183,10 @@ class ServiceRuntime:
         )
         self._register_subscriber()
         self.workers: list[Worker] = workers(self) if workers else []
+        # Tokens are verified locally from identity's published keys (cached).
+        self.token_verifier = TokenVerifier(
+            KeySet(signing_keys or http_jwks(settings.signing_keys_url))
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     def _register_subscriber(self) -> None:
@@ -197,6 +203,8 @@ class ServiceRuntime:
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
+            session_timeout_ms=self.settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self.settings.kafka_session_timeout_ms // 3),
             title=f"{self.service}-consumer",
             description=f"Events {self.service} consumes: "
             + ", ".join(self.subscriptions.event_types),
@@ -331,6 +339,7 @@ def create_http_app(
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.token_verifier = runtime.token_verifier
     for router in routers:
         app.include_router(router, prefix=prefix)
 

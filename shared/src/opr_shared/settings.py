@@ -28,8 +28,14 @@ class ServiceSettings(BaseSettings):
         default="http://127.0.0.1:8080", description="The one origin users reach."
     )
 
+    jwks_url: str | None = Field(
+        default=None,
+        description="Identity's JWKS; default: /api/identity/.well-known/jwks.json on the origin.",
+    )
+
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     kafka_client_id: str | None = None
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=6_000)
     kafka_group_id: str | None = Field(
         default=None, description="Consumer group; defaults to the service name."
     )
@@ -60,6 +66,12 @@ class ServiceSettings(BaseSettings):
     @property
     def database_name(self) -> str:
         return self.mongodb_database or self.service_name
+
+    @property
+    def signing_keys_url(self) -> str:
+        return self.jwks_url or (
+            f"{self.public_base_url.rstrip('/')}/api/identity/.well-known/jwks.json"
+        )
 
     @property
     def bucket_name(self) -> str:

@@ -8,23 +8,23 @@ stops what the first one started.
 
 from __future__ import annotations
 
+import io
 import signal
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
 from minio import Minio
-
 from opr_shared.devstack import GATEWAY, Stack, StackPorts
-from opr_shared.localinfra import Endpoints, NotReadyError, port_in_use
+from opr_shared.localinfra import Endpoints, InfraError, NotReadyError, port_in_use
 
 pytestmark = pytest.mark.integration
 
 FAKE_SERVICE = textwrap.dedent(
-    '''
+    """
     import os
     import sys
 
@@ -57,7 +57,7 @@ FAKE_SERVICE = textwrap.dedent(
     uvicorn.run(
         app, host=os.environ["HTTP_HOST"], port=int(os.environ["HTTP_PORT"]), log_level="warning"
     )
-    '''
+    """
 )
 
 
@@ -68,7 +68,7 @@ def fake_service(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _argv(script: Path) -> object:
+def _argv(script: Path) -> Callable[[str], Sequence[str]]:
     def argv(name: str) -> Sequence[str]:
         return [sys.executable, str(script), name]
 
@@ -80,16 +80,16 @@ def _stack(
     script: Path,
     services: tuple[str, ...],
     endpoints: Endpoints | None,
-    **kwargs: object,
+    extra_env: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Stack:
     return Stack(
         data,
         StackPorts.free(services),
         endpoints=endpoints,
         services=services,
-        service_argv=_argv(script),  # type: ignore[arg-type]
+        service_argv=_argv(script),
+        extra_env=extra_env,
         ready_timeout=60,
-        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -215,7 +215,7 @@ def test_another_launcher_finds_and_stops_a_running_stack_and_data_survives(
             secure=False,
             region="us-east-1",
         )
-        client.put_object("alpha", "kept.txt", __import__("io").BytesIO(b"kept"), 4)
+        client.put_object("alpha", "kept.txt", io.BytesIO(b"kept"), 4)
 
         # What ``make status`` / ``make down`` do: a new object over the same folder.
         again = Stack.for_data_dir(tmp_path, services=services, service_argv=_argv(fake_service))
@@ -253,7 +253,5 @@ def test_restarting_an_infrastructure_component_through_the_stack(
 
 
 def test_a_stack_on_external_infrastructure_refuses_to_restart_it(stack: Stack) -> None:
-    from opr_shared.localinfra import InfraError
-
     with pytest.raises(InfraError, match="not managed by this stack"):
         stack.restart_component("kafka")

@@ -21,7 +21,6 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
-
 from opr_shared.localinfra import ManagedProcess, free_port, http_ok_probe
 
 pytestmark = pytest.mark.integration

@@ -22,8 +22,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from minio import Minio
-from pymongo import AsyncMongoClient
-
 from opr_shared.localinfra import (
     KAFKA,
     MONGODB,
@@ -37,6 +35,7 @@ from opr_shared.localinfra import (
     port_in_use,
 )
 from opr_shared.smtpsink import mail_files, read_mailbox, wait_for_mail
+from pymongo import AsyncMongoClient
 
 pytestmark = pytest.mark.integration
 
@@ -128,15 +127,18 @@ async def test_mongodb_commits_and_aborts_transactions(infra: Endpoints) -> None
     try:
         await db.create_collection("forms")
         await db.create_collection("outbox")
-        async with client.start_session() as session:
-            async with await session.start_transaction():
-                await db.forms.insert_one({"_id": "S1", "state": "submitted"}, session=session)
-                await db.outbox.insert_one({"event": "FormSubmitted"}, session=session)
+        async with client.start_session() as session, await session.start_transaction():
+            await db.forms.insert_one({"_id": "S1", "state": "submitted"}, session=session)
+            await db.outbox.insert_one({"event": "FormSubmitted"}, session=session)
+
+        async def write_then_fail() -> None:
+            async with client.start_session() as session, await session.start_transaction():
+                await db.forms.insert_one({"_id": "S2"}, session=session)
+                await db.outbox.insert_one({"event": "Lost"}, session=session)
+                raise RuntimeError("rollback")
+
         with pytest.raises(RuntimeError, match="rollback"):
-            async with client.start_session() as session:
-                async with await session.start_transaction():
-                    await db.forms.insert_one({"_id": "S2"}, session=session)
-                    raise RuntimeError("rollback")
+            await write_then_fail()
         assert await db.forms.count_documents({}) == 1
         assert await db.outbox.count_documents({}) == 1
     finally:

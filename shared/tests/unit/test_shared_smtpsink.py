@@ -10,7 +10,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-
 from opr_shared.localinfra import free_port
 from opr_shared.smtpsink import (
     REFUSE_FLAG,

@@ -76,17 +76,21 @@ class StackPorts:
     gateway: int = DEFAULT_GATEWAY_PORT
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
-        """The dev-stack defaults, each overridden by its ``OPR_PORT_*`` variable."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, base: StackPorts | None = None
+    ) -> Self:
+        """The dev-stack defaults (or ``base``), each overridden by its ``OPR_PORT_*`` variable."""
         env = os.environ if environ is None else environ
-        services = dict(DEFAULT_SERVICE_PORTS)
+        services = dict(base.services if base is not None else DEFAULT_SERVICE_PORTS)
         for name in services:
             raw = env.get(service_port_env(name))
             if raw:
                 services[name] = parse_port(raw, service_port_env(name))
         raw_gateway = env.get(GATEWAY_PORT_ENV)
-        gateway = parse_port(raw_gateway, GATEWAY_PORT_ENV) if raw_gateway else DEFAULT_GATEWAY_PORT
-        return cls(infra=Ports.from_env(env), services=services, gateway=gateway)
+        default_gateway = base.gateway if base is not None else DEFAULT_GATEWAY_PORT
+        gateway = parse_port(raw_gateway, GATEWAY_PORT_ENV) if raw_gateway else default_gateway
+        infra = Ports.from_env(env, base.infra if base is not None else None)
+        return cls(infra=infra, services=services, gateway=gateway)
 
     @classmethod
     def free(cls, services: Sequence[str] = SERVICES) -> Self:
@@ -197,32 +201,26 @@ class Stack:
         environ: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> Self:
-        """The stack of a data folder: ports and keys recorded by the last start are reused
-        while anything from it still runs; otherwise ports come from the environment."""
+        """The stack of a data folder, as the last start recorded it (ports, S3 keys).
+
+        While anything of it runs, the recorded ports are used as they are; once
+        stopped, ``OPR_PORT_*`` variables override them (defaults when nothing
+        was recorded).
+        """
         state_path = data_dir / "run" / STATE_FILE
         state: dict[str, Any] = {}
         with contextlib.suppress(OSError, ValueError):
             state = json.loads(state_path.read_text())
-        ports = StackPorts.from_env(environ)
         recorded: StackPorts | None = None
         with contextlib.suppress(KeyError, TypeError, ValueError):
             recorded = StackPorts.from_dict(state["ports"])
-        stack = cls(
-            data_dir,
-            recorded or ports,
-            s3_access_key=state.get("s3_access_key"),
-            s3_secret_key=state.get("s3_secret_key"),
-            **kwargs,
-        )
-        if recorded is not None and recorded != ports and not stack.is_running():
-            stack = cls(
-                data_dir,
-                ports,
-                s3_access_key=state.get("s3_access_key"),
-                s3_secret_key=state.get("s3_secret_key"),
-                **kwargs,
-            )
-        return stack
+        kwargs.setdefault("s3_access_key", state.get("s3_access_key"))
+        kwargs.setdefault("s3_secret_key", state.get("s3_secret_key"))
+        if recorded is not None:
+            stack = cls(data_dir, recorded, **kwargs)
+            if stack.is_running():
+                return stack
+        return cls(data_dir, StackPorts.from_env(environ, recorded), **kwargs)
 
     def _save_state(self) -> None:
         run = self.data_dir / "run"
@@ -292,10 +290,17 @@ class Stack:
                 "SMTP_HOST": ep.smtp_host,
                 "SMTP_PORT": str(ep.smtp_port),
                 "PUBLIC_BASE_URL": self.gateway_url,
+                # Tansu re-balances a group only after the session timeout: keep it short.
+                "KAFKA_SESSION_TIMEOUT_MS": "6000",
                 "LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if "identity" in self.ports.services:
+            env["JWKS_URL"] = (
+                f"http://{LOOPBACK}:{self.ports.services['identity']}"
+                "/api/identity/.well-known/jwks.json"
+            )
         env.update(self.extra_env.get("*", {}))
         env.update(self.extra_env.get(name, {}))
         if extra:
@@ -379,7 +384,10 @@ class Stack:
         """
         already = {proc.name for proc in self._all_processes() if proc.adopt()}
         try:
-            if self.infra is not None:
+            if self.infra is not None and set(self.infra.components) <= already:
+                self.infra.start()
+                self.progress("infrastructure already running")
+            elif self.infra is not None:
                 self.progress("starting the infrastructure (Kafka, MongoDB, S3, SMTP)")
                 began = time.monotonic()
                 self.infra.start()

@@ -80,7 +80,10 @@ class InfraBackend:
 
 def start_backend(kind: Backend, work_dir: Path) -> InfraBackend:
     if kind == "docker":
-        from opr_shared.testing.containers import DockerInfra
+        from opr_shared.testing.containers import DockerInfra, docker_available
+
+        if not docker_available():
+            raise InfraError(f"{BACKEND_ENV}=docker, but no Docker daemon answers a ping")
 
         docker = DockerInfra(work_dir)
         endpoints = docker.start()
@@ -223,9 +226,9 @@ class SkipGuard:
 
 def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
     longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2])
-    return str(longrepr) if longrepr else "skipped"
+    reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
+    reason = reason or (str(longrepr) if longrepr else "")
+    return reason.removeprefix("Skipped: ") or "skipped"
 
 
 def pytest_configure(config: pytest.Config) -> None:
