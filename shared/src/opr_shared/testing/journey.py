@@ -21,7 +21,7 @@ def roster_row(student_no: str, **overrides: Any) -> dict[str, Any]:
         "mobile": "+852 6123 4567",
         "programme_code": "BBA",
         "programme_name": "Bachelor of Business Administration",
-        "intake_year": 2026,
+        "intake_year": 2027,
         "admission_route": "JUPAS",
     }
     row.update(overrides)
@@ -43,3 +43,42 @@ async def eventually_get(
         if response.status_code == 200 or loop.time() > deadline:
             return response
         await asyncio.sleep(0.2)
+
+
+# Demo staff accounts that identity creates in development (documented in the README).
+DEMO_STAFF = {
+    "registry_officer": "registry.officer@staff.university.example",
+    "card_office": "card.office@staff.university.example",
+    "admin": "admin@staff.university.example",
+}
+DEMO_STAFF_PASSWORD = "Demo-Staff-2026!"  # noqa: S105 - the documented development demo password
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def staff_token(client: httpx.AsyncClient, role: str) -> str:
+    """Log in as the demo staff member with ``role`` (email and password)."""
+    answer = await client.post(
+        "/api/identity/sessions", json={"email": DEMO_STAFF[role], "password": DEMO_STAFF_PASSWORD}
+    )
+    answer.raise_for_status()
+    token: str = answer.json()["access_token"]
+    return token
+
+
+async def jupas_token(client: httpx.AsyncClient, row: dict[str, Any]) -> str:
+    """Log in as an imported JUPAS entrant (application no., names, date of birth)."""
+    answer = await client.post(
+        "/api/identity/sessions/jupas",
+        json={
+            "jupas_app_no": row["jupas_app_no"],
+            "last_name": row["surname"],
+            "first_name": row["given_names"],
+            "date_of_birth": row["date_of_birth"],
+        },
+    )
+    answer.raise_for_status()
+    token: str = answer.json()["access_token"]
+    return token
