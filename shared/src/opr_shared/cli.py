@@ -10,6 +10,7 @@ from collections.abc import Callable
 import uvicorn
 from fastapi import FastAPI
 
+from opr_shared.messaging.connection import kafka_client_options
 from opr_shared.messaging.deadletters import read_dead_letters, replay_dead_letters
 from opr_shared.runtime import ServiceRuntime
 from opr_shared.settings import ServiceSettings
@@ -43,9 +44,10 @@ def main(
         return 0
 
     async def dead_letters() -> None:
+        options = kafka_client_options(settings)
         if args.action == "list":
             for dead in await read_dead_letters(
-                settings.kafka_bootstrap_servers, settings.service_name
+                settings.kafka_bootstrap_servers, settings.service_name, options=options
             ):
                 print(json.dumps(dead.summary()))
             return
@@ -54,7 +56,7 @@ def main(
         try:
             only = set(args.id) if args.id else None
             counts = await replay_dead_letters(
-                runtime.consumer, settings.kafka_bootstrap_servers, only=only
+                runtime.consumer, settings.kafka_bootstrap_servers, only=only, options=options
             )
             print(json.dumps(counts))
         finally:

@@ -31,6 +31,7 @@ from pymongo import IndexModel
 from opr_shared.auth import JwksFetcher, KeySet, TokenVerifier, http_jwks
 from opr_shared.events.envelope import dead_letter_topic_for, topic_for
 from opr_shared.jsonlog import configure_logging, correlation_id_var
+from opr_shared.messaging.connection import kafka_client_options, kafka_security
 from opr_shared.messaging.consumer import EventConsumer, KafkaDeadLetterSink, Record, Subscriptions
 from opr_shared.settings import ServiceSettings
 from opr_shared.store.mongo import (
@@ -61,9 +62,12 @@ class KafkaProducer:
     in :meth:`start`, not when the composition root is built.
     """
 
-    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+    def __init__(
+        self, bootstrap_servers: str, client_id: str, options: dict[str, Any] | None = None
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
+        self.options = options or {}
         self._producer: AIOKafkaProducer | None = None
 
     @property
@@ -84,6 +88,7 @@ class KafkaProducer:
             enable_idempotence=False,
             linger_ms=5,
             request_timeout_ms=15000,
+            **self.options,
         )
         try:
             await producer.start()
@@ -162,7 +167,10 @@ class ServiceRuntime:
                 settings.s3_region,
             )
         client_id = settings.kafka_client_id or self.service
-        self.producer = KafkaProducer(settings.kafka_bootstrap_servers, f"{client_id}-relay")
+        self.kafka_options = kafka_client_options(settings)
+        self.producer = KafkaProducer(
+            settings.kafka_bootstrap_servers, f"{client_id}-relay", self.kafka_options
+        )
         self.relay = OutboxRelay(
             self.db,
             self.producer,
@@ -179,7 +187,10 @@ class ServiceRuntime:
             retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
         )
         self.broker = KafkaBroker(
-            settings.kafka_bootstrap_servers, client_id=client_id, logger=None
+            settings.kafka_bootstrap_servers,
+            client_id=client_id,
+            security=kafka_security(settings),
+            logger=None,
         )
         self._register_subscriber()
         self.workers: list[Worker] = workers(self) if workers else []
@@ -230,7 +241,9 @@ class ServiceRuntime:
         return sorted(set(own) | set(self.subscriptions.topics))
 
     async def ensure_topics(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, **self.kafka_options
+        )
         await admin.start()
         try:
             existing = set(await admin.list_topics())

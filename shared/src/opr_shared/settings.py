@@ -35,6 +35,11 @@ class ServiceSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     kafka_client_id: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = Field(default=None, description="CA bundle of the brokers' TLS.")
     kafka_session_timeout_ms: int = Field(default=10_000, ge=6_000)
     kafka_group_id: str | None = Field(
         default=None, description="Consumer group; defaults to the service name."
@@ -82,6 +87,10 @@ class ServiceSettings(BaseSettings):
         if self.environment != "production":
             return self
         problems = []
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            problems.append("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with SASL")
         uri = self.mongodb_uri.get_secret_value()
         if "@" not in uri:
             problems.append("MONGODB_URI carries no credentials")

@@ -84,3 +84,33 @@ def test_log_lines_are_json_with_the_correlation_id_and_masked_extras() -> None:
     assert line["service"] == "registration"
     assert "123456" not in line["message"]
     assert "987654" not in line["student"]
+
+
+def test_kafka_credentials_become_client_options() -> None:
+    from opr_shared.messaging.connection import kafka_client_options
+
+    assert kafka_client_options(ServiceSettings(service_name="card")) == {}
+    options = kafka_client_options(
+        ServiceSettings(
+            service_name="card",
+            kafka_security_protocol="SASL_PLAINTEXT",
+            kafka_sasl_username="card",
+            kafka_sasl_password="from-the-kafkauser-secret",  # type: ignore[arg-type]
+        )
+    )
+    assert options["security_protocol"] == "SASL_PLAINTEXT"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == (
+        "card",
+        "from-the-kafkauser-secret",
+    )
+
+
+def test_production_refuses_sasl_without_credentials() -> None:
+    with pytest.raises(ValidationError, match="KAFKA_SASL_USERNAME"):
+        ServiceSettings(
+            service_name="card",
+            environment="production",
+            mongodb_uri="mongodb://card:pw@mongo:27017/card",  # type: ignore[arg-type]
+            kafka_security_protocol="SASL_SSL",
+        )

@@ -74,12 +74,18 @@ def _dead_letter(
 
 
 async def read_dead_letters(
-    bootstrap_servers: str, service: str, limit: int = 1000
+    bootstrap_servers: str,
+    service: str,
+    limit: int = 1000,
+    options: dict[str, Any] | None = None,
 ) -> list[DeadLetter]:
     """Every dead letter currently in the service's DLQ topic (oldest first, up to ``limit``)."""
     topic = dead_letter_topic_for(service)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        **(options or {}),
     )
     await consumer.start()
     try:
@@ -116,12 +122,16 @@ async def read_dead_letters(
 
 
 async def replay_dead_letters(
-    consumer: EventConsumer, bootstrap_servers: str, *, only: set[str] | None = None
+    consumer: EventConsumer,
+    bootstrap_servers: str,
+    *,
+    only: set[str] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, int]:
     """Run each dead letter through ``consumer`` again; count the outcomes."""
     db = consumer.uow.db
     counts: dict[str, int] = {}
-    for dead in await read_dead_letters(bootstrap_servers, consumer.service):
+    for dead in await read_dead_letters(bootstrap_servers, consumer.service, options=options):
         if only is not None and dead.id not in only:
             continue
         done = await db[REPLAYS].find_one(

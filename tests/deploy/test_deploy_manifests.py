@@ -1,0 +1,295 @@
+"""The deployment descriptions: every overlay renders, every object is valid, and
+the manifests agree with the code (topics, settings) and with the compose file."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.resources
+import json
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from opr_shared.events.envelope import SERVICES
+from opr_shared.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if p.is_dir())
+KUBERNETES_VERSION = "1.33.0"  # the oldest version the manifests support
+BUCKET_SERVICES = {"documents", "card"}
+
+# Custom resources: the fields their operators require (their schemas are not
+# bundled with the Kubernetes ones).
+CRD_REQUIRED: dict[str, list[str]] = {
+    "Kafka": ["spec.kafka.version", "spec.kafka.listeners", "spec.entityOperator"],
+    "KafkaNodePool": [
+        "metadata.labels.strimzi.io/cluster",
+        "spec.replicas",
+        "spec.roles",
+        "spec.storage",
+    ],
+    "KafkaTopic": [
+        "metadata.labels.strimzi.io/cluster",
+        "spec.topicName",
+        "spec.partitions",
+        "spec.replicas",
+    ],
+    "KafkaUser": [
+        "metadata.labels.strimzi.io/cluster",
+        "spec.authentication.type",
+        "spec.authorization.acls",
+    ],
+    "MongoDBCommunity": [
+        "spec.members",
+        "spec.type",
+        "spec.version",
+        "spec.security.authentication.modes",
+        "spec.users",
+    ],
+}
+
+
+def lookup(obj: dict[str, Any], dotted: str) -> Any:
+    """Follow a dotted path; label keys may contain dots and slashes."""
+    if dotted.startswith("metadata.labels."):
+        return (obj.get("metadata", {}).get("labels") or {}).get(dotted[len("metadata.labels.") :])
+    value: Any = obj
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+@cache
+def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl (with its built-in kustomize) is needed to render the manifests"
+    out = subprocess.run(
+        [kubectl, "kustomize", str(K8S / "overlays" / overlay)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return tuple(d for d in yaml.safe_load_all(out) if d)
+
+
+def of_kind(overlay: str, kind: str) -> list[dict[str, Any]]:
+    return [o for o in rendered(overlay) if o["kind"] == kind]
+
+
+def service_deployments(overlay: str) -> dict[str, dict[str, Any]]:
+    return {
+        d["metadata"]["name"]: d
+        for d in of_kind(overlay, "Deployment")
+        if d["metadata"]["labels"].get("app.kubernetes.io/component") == "service"
+    }
+
+
+def test_there_are_dev_and_production_overlays() -> None:
+    assert {"dev", "production"} <= set(OVERLAYS)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_is_valid(overlay: str) -> None:
+    problems = []
+    for obj in rendered(overlay):
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        if kind in CRD_REQUIRED:
+            missing = [f for f in CRD_REQUIRED[kind] if lookup(obj, f) in (None, [], "")]
+            if missing:
+                problems.append(f"{kind}/{name} lacks {missing}")
+            continue
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            problems.append(f"{kind}/{name}: {exc.message} at {list(exc.path)}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_has_all_its_objects(overlay: str) -> None:
+    names = {(o["kind"], o["metadata"]["name"]) for o in rendered(overlay)}
+    for service in SERVICES:
+        for kind in (
+            "Deployment",
+            "Service",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+            "ServiceAccount",
+        ):
+            assert (kind, service) in names, (kind, service)
+        assert ("ConfigMap", f"opr-{service}-config") in names
+    assert ("NetworkPolicy", "default-deny") in names
+    paths = {
+        p["path"]
+        for ingress in of_kind(overlay, "Ingress")
+        for rule in ingress["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    }
+    assert {f"/api/{s}" for s in SERVICES} <= paths
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_deployments_are_hardened_probed_and_bounded(overlay: str) -> None:
+    for name, deployment in service_deployments(overlay).items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        # Longer than uvicorn's 20 s drain plus the preStop pause.
+        assert pod["terminationGracePeriodSeconds"] > 25, name
+        for container in pod["containers"]:
+            sc = container["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["limits"]), name
+            assert {"cpu", "memory"} <= set(resources["requests"]), name
+    for kind in ("StatefulSet", "Job", "Deployment"):
+        for obj in of_kind(overlay, kind):
+            pod = obj["spec"]["template"]["spec"]
+            assert pod["securityContext"]["runAsNonRoot"] is True, obj["metadata"]["name"]
+            for container in pod["containers"]:
+                assert "memory" in container["resources"]["limits"], obj["metadata"]["name"]
+
+
+def settings_class(service: str) -> type[ServiceSettings]:
+    cls: type[ServiceSettings] = importlib.import_module(f"{service}.settings").Settings
+    return cls
+
+
+def service_topics(service: str) -> tuple[set[str], set[str]]:
+    """(topics the service's code uses, topics it consumes) from its composition root."""
+    main = importlib.import_module(f"{service}.main")
+    settings = settings_class(service)(
+        environment="test", s3_endpoint="http://127.0.0.1:9", jwks_url="http://127.0.0.1:9/jwks"
+    )
+    runtime = main.build_runtime(settings)
+    return set(runtime.topics_used()), set(runtime.subscriptions.topics)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_topic_a_service_uses_is_declared_and_allowed(overlay: str) -> None:
+    declared = {t["spec"]["topicName"]: t for t in of_kind(overlay, "KafkaTopic")}
+    users = {u["metadata"]["name"]: u for u in of_kind(overlay, "KafkaUser")}
+    hpas = {h["metadata"]["name"]: h for h in of_kind(overlay, "HorizontalPodAutoscaler")}
+    for service in SERVICES:
+        used, consumed = service_topics(service)
+        assert used - set(declared) == set(), f"{service} uses undeclared topics"
+        acls = users[f"opr-{service}"]["spec"]["authorization"]["acls"]
+        allowed: dict[str, set[str]] = {}
+        for acl in acls:
+            allowed.setdefault(acl["resource"]["name"], set()).update(acl["operations"])
+        assert "Write" in allowed[f"{service}.events"], service
+        assert "Write" in allowed[f"{service}.events.dlq"], service
+        assert "Read" in allowed[service], f"{service} cannot join its consumer group"
+        for topic in consumed:
+            assert "Read" in allowed.get(topic, set()), f"{service} cannot read {topic}"
+            # More replicas than partitions would leave consumers idle.
+            assert hpas[service]["spec"]["maxReplicas"] <= declared[topic]["spec"]["partitions"]
+    if overlay == "production":
+        for topic in declared.values():
+            assert topic["spec"]["replicas"] == 3
+            assert topic["spec"]["config"]["min.insync.replicas"] == 2
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_has_its_own_credentials(overlay: str) -> None:
+    [mongo] = of_kind(overlay, "MongoDBCommunity")
+    users = {u["name"]: u for u in mongo["spec"]["users"]}
+    for service, deployment in service_deployments(overlay).items():
+        assert users[service]["roles"] == [{"name": "readWrite", "db": service}]
+        env = {
+            e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
+            for e in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
+            if "valueFrom" in e
+        }
+        assert env["MONGODB_URI"] == users[service]["connectionStringSecretName"]
+        assert env["KAFKA_SASL_PASSWORD"] == f"opr-{service}"
+        if service in BUCKET_SERVICES:
+            assert env["S3_ACCESS_KEY"] == f"opr-{service}-s3"
+
+
+def k8s_settings(overlay: str) -> dict[str, dict[str, Any]]:
+    """Per service: every environment variable the manifests give it."""
+    configmaps = {c["metadata"]["name"]: c["data"] for c in of_kind(overlay, "ConfigMap")}
+    out: dict[str, dict[str, Any]] = {}
+    for service, deployment in service_deployments(overlay).items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        values: dict[str, Any] = dict(configmaps[f"opr-{service}-config"])
+        values.update({e["name"]: e.get("value", "<secret>") for e in container.get("env", [])})
+        out[service] = values
+    return out
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_manifest_settings_are_settings_the_services_read(overlay: str) -> None:
+    for service, values in k8s_settings(overlay).items():
+        known = {name.upper() for name in settings_class(service).model_fields}
+        assert set(values) - known == set(), f"{service}: unknown settings"
+
+
+COMPOSE = ROOT / "deploy" / "compose" / "compose.yaml"
+# Only Kubernetes speaks to Kafka over SCRAM/TLS and to a real mail relay with a login.
+K8S_ONLY = {
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_CAFILE",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+}
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def test_compose_file_is_valid() -> None:
+    schema_file = importlib.resources.files("check_jsonschema.builtin_schemas.vendor").joinpath(
+        "compose-spec.json"
+    )
+    schema = json.loads(schema_file.read_text())
+    jsonschema.validate(compose(), schema)
+
+
+def test_compose_uses_the_real_servers_and_one_origin() -> None:
+    services = compose()["services"]
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert "--replSet" in services["mongodb"]["command"]
+    assert services["minio"]["image"].startswith("quay.io/minio/minio:")
+    nginx = (COMPOSE.parent / "nginx.conf").read_text()
+    for service in SERVICES:
+        assert re.search(rf"location /api/{service}/\s", nginx), service
+
+
+def test_compose_names_the_same_images_and_settings_as_the_manifests() -> None:
+    services = compose()["services"]
+    manifests = k8s_settings("production")
+    for service in SERVICES:
+        image = services[service]["image"].rsplit(":", 1)[0]
+        [deployment_image] = [
+            c["image"].rsplit(":", 1)[0]
+            for c in service_deployments("production")[service]["spec"]["template"]["spec"][
+                "containers"
+            ]
+        ]
+        assert image == deployment_image == f"opr/{service}"
+        in_compose = set(services[service]["environment"])
+        in_k8s = set(manifests[service])
+        assert in_compose == in_k8s - K8S_ONLY, service
+        known = {name.upper() for name in settings_class(service).model_fields}
+        assert in_compose - known == set(), f"{service}: unknown settings in compose"
