@@ -11,7 +11,9 @@ RUN         := $(UV) run --frozen --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install up down status logs test test-unit test-integration lint typecheck fmt schemas clean
+SCHEMAS     := tools/schemas/node_modules/.package-lock.json
+
+.PHONY: help install up down status logs test test-unit test-integration lint typecheck fmt schemas docs clean
 
 help:
 	@echo "make up         start the whole system locally (embedded servers), print the URLs"
@@ -20,6 +22,7 @@ help:
 	@echo "make status     what is running"
 	@echo "make lint       ruff + mypy"
 	@echo "make schemas    record new event schema snapshots (additive changes only)"
+	@echo "make docs       regenerate docs/asyncapi/*.json and docs/events.md from the code"
 	@echo "make clean      stop and delete every local datum (.data/)"
 
 $(UV):
@@ -32,6 +35,11 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml $(wildcard s
 
 install: $(VENV)/.synced
 
+# The published JSON schemas (AsyncAPI) the tests validate generated documents against.
+$(SCHEMAS): tools/schemas/package.json tools/schemas/package-lock.json
+	@command -v npm >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	npm ci --prefix tools/schemas --no-audit --no-fund --loglevel=error
+
 up: install
 	$(RUN) python -m opr_shared.devstack up
 
@@ -41,7 +49,7 @@ down: install
 status: install
 	$(RUN) python -m opr_shared.devstack status
 
-test: install lint
+test: install $(SCHEMAS) lint
 	$(RUN) pytest
 
 test-unit: install
@@ -58,6 +66,9 @@ fmt: install
 
 schemas: install
 	$(RUN) python -m opr_shared.contracts.snapshot
+
+docs: install
+	$(RUN) python docs/generate.py
 
 clean: down
 	rm -rf .data

@@ -210,3 +210,15 @@ def test_a_service_cannot_subscribe_twice_to_one_event() -> None:
     with pytest.raises(ValueError, match="already handles"):
         subs.add(StudentAdmitted, handler)
     assert subs.topics == ["identity.events"]
+
+
+async def test_a_version_the_service_does_not_read_is_skipped_not_dead_lettered() -> None:
+    async def handler(tx: Transaction, env: Envelope, event: StudentAdmitted) -> None:
+        raise AssertionError("v1 handler must not see v2")
+
+    consumer, _, dead = make_consumer(handler)
+    v2 = admitted().model_copy(update={"schema_version": 2, "payload": {"changed": "shape"}})
+    assert await consumer.handle(record(v2)) == Outcome.SKIPPED
+    headerless = Record("identity.events", 0, 1, b"k", v2.to_bytes(), {})
+    assert await consumer.handle(headerless) == Outcome.SKIPPED
+    assert dead.records == []

@@ -32,6 +32,7 @@ from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 from opr_shared.events.catalogue import UnknownEvent, parse_payload
 from opr_shared.events.envelope import (
     HEADER_EVENT_TYPE,
+    HEADER_SCHEMA_VERSION,
     Envelope,
     EventPayload,
     dead_letter_topic_for,
@@ -85,11 +86,16 @@ class Record:
 
 
 class Subscriptions:
-    """The table of what one service consumes: event class → handler."""
+    """The table of what one service consumes: event class (type and version) → handler.
+
+    A version of an event type that the service does not subscribe to is skipped,
+    not dead-lettered: during a migration a producer publishes both versions and
+    each consumer reads the one it knows.
+    """
 
     def __init__(self, service: str) -> None:
         self.service = service
-        self._handlers: dict[str, tuple[type[EventPayload], Handler]] = {}
+        self._handlers: dict[tuple[str, int], tuple[type[EventPayload], Handler]] = {}
 
     def on(
         self, event: type[P]
@@ -108,17 +114,25 @@ class Subscriptions:
     def add(
         self, event: type[P], handler: Callable[[Transaction, Envelope, P], Awaitable[None]]
     ) -> None:
-        if event.event_type in self._handlers:
-            raise ValueError(f"{self.service} already handles {event.event_type}")
-        self._handlers[event.event_type] = (event, handler)
+        key = (event.event_type, event.schema_version)
+        if key in self._handlers:
+            raise ValueError(
+                f"{self.service} already handles {event.event_type} v{event.schema_version}"
+            )
+        self._handlers[key] = (event, handler)
 
-    def handler_for(self, event_type: str) -> Handler | None:
-        entry = self._handlers.get(event_type)
+    def handler_for(self, event_type: str, version: int) -> Handler | None:
+        entry = self._handlers.get((event_type, version))
         return entry[1] if entry else None
 
     @property
+    def events(self) -> list[type[EventPayload]]:
+        """The event classes handled, by type and version."""
+        return [cls for _, (cls, _h) in sorted(self._handlers.items())]
+
+    @property
     def event_types(self) -> list[str]:
-        return sorted(self._handlers)
+        return sorted({event_type for event_type, _ in self._handlers})
 
     @property
     def topics(self) -> list[str]:
@@ -170,11 +184,17 @@ class EventConsumer:
 
     async def handle(self, record: Record, *, dead_letter_on_failure: bool = True) -> Outcome:
         event_type = record.header(HEADER_EVENT_TYPE)
-        if event_type is not None and self.subscriptions.handler_for(event_type) is None:
+        version = record.header(HEADER_SCHEMA_VERSION)
+        if (
+            event_type is not None
+            and version is not None
+            and version.isdigit()
+            and self.subscriptions.handler_for(event_type, int(version)) is None
+        ):
             return self._count(event_type, Outcome.SKIPPED)
         try:
             envelope = Envelope.from_bytes(record.value)
-            handler = self.subscriptions.handler_for(envelope.event_type)
+            handler = self.subscriptions.handler_for(envelope.event_type, envelope.schema_version)
             if handler is None:
                 return self._count(envelope.event_type, Outcome.SKIPPED)
             payload = parse_payload(envelope)

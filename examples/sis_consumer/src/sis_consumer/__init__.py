@@ -1,0 +1,1 @@
+"""A sample downstream consumer of registration events (the student information system)."""
