@@ -10,6 +10,7 @@ from collections.abc import Callable
 import uvicorn
 from fastapi import FastAPI
 
+from opr_shared.jsonlog import configure_logging
 from opr_shared.messaging.connection import kafka_client_options
 from opr_shared.messaging.deadletters import read_dead_letters, replay_dead_letters
 from opr_shared.runtime import ServiceRuntime
@@ -32,6 +33,7 @@ def main(
     dl.add_argument("--id", action="append", help="replay only these (partition:offset)")
     args = parser.parse_args(argv)
     settings = settings_factory()
+    configure_logging(settings.service_name, settings.log_level)
 
     if args.command in (None, "serve"):
         uvicorn.run(

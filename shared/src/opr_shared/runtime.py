@@ -30,7 +30,8 @@ from pymongo import IndexModel
 
 from opr_shared.auth import JwksFetcher, KeySet, TokenVerifier, http_jwks
 from opr_shared.events.envelope import dead_letter_topic_for, topic_for
-from opr_shared.jsonlog import configure_logging, correlation_id_var
+from opr_shared.jsonlog import correlation_id_var
+from opr_shared.messaging.admin import dead_letter_router
 from opr_shared.messaging.connection import kafka_client_options, kafka_security
 from opr_shared.messaging.consumer import EventConsumer, KafkaDeadLetterSink, Record, Subscriptions
 from opr_shared.settings import ServiceSettings
@@ -340,7 +341,6 @@ def create_http_app(
     shared ``/healthz``, ``/readyz`` and ``/metrics`` at the root (not routed by
     the Ingress)."""
     service = runtime.service
-    configure_logging(service, runtime.settings.log_level)
     prefix = f"/api/{service}"
     app = FastAPI(
         title=title,
@@ -353,7 +353,7 @@ def create_http_app(
     )
     app.state.runtime = runtime
     app.state.token_verifier = runtime.token_verifier
-    for router in routers:
+    for router in [*routers, dead_letter_router()]:
         app.include_router(router, prefix=prefix)
 
     probes = APIRouter(include_in_schema=False)

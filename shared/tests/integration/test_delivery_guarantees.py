@@ -8,18 +8,21 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from opr_shared.auth import Role, generate_private_key, public_jwk, sign_token
 from opr_shared.events.catalogue import AdmissionRoute, StudentAdmitted
 from opr_shared.events.envelope import Envelope, dead_letter_topic_for
 from opr_shared.localinfra import Endpoints
 from opr_shared.messaging.consumer import Subscriptions
 from opr_shared.messaging.deadletters import read_dead_letters, replay_dead_letters
-from opr_shared.runtime import ServiceRuntime
+from opr_shared.runtime import ServiceRuntime, create_http_app
 from opr_shared.settings import ServiceSettings
 from opr_shared.store.mongo import OUTBOX, Transaction, UnitOfWork, ensure_indexes, plumbing_indexes
 from opr_shared.store.outbox import OutboxRelay
 from opr_shared.testing import kafka
+from opr_shared.testing.journey import bearer
 from pymongo import AsyncMongoClient
 
 pytestmark = pytest.mark.integration
@@ -166,7 +169,7 @@ async def test_second_relay_takes_over_rows_the_first_never_published(
 class Probe:
     """A consuming service for tests: counts effects per student in its database."""
 
-    def __init__(self, infra: Endpoints, fail_for: set[str]) -> None:
+    def __init__(self, infra: Endpoints, fail_for: set[str], signing_keys: Any = None) -> None:
         self.fail_for = fail_for
         self.group = f"probe-{uuid.uuid4().hex[:8]}"
         self.settings = ServiceSettings(
@@ -180,7 +183,7 @@ class Probe:
         )
         subs = Subscriptions("card")
         subs.add(StudentAdmitted, self.on_student_admitted)
-        self.runtime = ServiceRuntime(self.settings, subscriptions=subs)
+        self.runtime = ServiceRuntime(self.settings, subscriptions=subs, signing_keys=signing_keys)
 
     async def on_student_admitted(
         self, tx: Transaction, env: Envelope, event: StudentAdmitted
@@ -208,8 +211,8 @@ class Probe:
 async def probe_factory(infra: Endpoints) -> AsyncIterator[Any]:
     started: list[Probe] = []
 
-    async def start(fail_for: set[str] | None = None) -> Probe:
-        probe = Probe(infra, fail_for or set())
+    async def start(fail_for: set[str] | None = None, signing_keys: Any = None) -> Probe:
+        probe = Probe(infra, fail_for or set(), signing_keys)
         await probe.runtime.start()
         started.append(probe)
         return probe
@@ -280,4 +283,52 @@ async def test_poison_and_failing_messages_are_dead_lettered_and_consumption_goe
     assert await probe.effects(bad_student) == 1
     again = await replay_dead_letters(probe.runtime.consumer, infra.kafka_bootstrap, only=mine)
     assert again == {"already_replayed": 1}
+    assert await probe.effects(bad_student) == 1
+
+
+async def test_administrators_list_and_replay_dead_letters_over_http(
+    infra: Endpoints, producer: AIOKafkaProducer, probe_factory: Any
+) -> None:
+    key = generate_private_key()
+
+    async def jwks() -> dict[str, Any]:
+        return {"keys": [public_jwk(key, "test")]}
+
+    bad_student = student_no()
+    probe = await probe_factory(fail_for={bad_student}, signing_keys=jwks)
+    app = create_http_app(probe.runtime, routers=[], title="Card", description="probe")
+    admin = sign_token(key, "test", subject="admin1", role=Role.ADMIN, ttl_seconds=60)
+    student = sign_token(
+        key, "test", subject=bad_student, role=Role.STUDENT, ttl_seconds=60, student_no=bad_student
+    )
+    await publish(
+        producer, Envelope.wrap(admitted(bad_student), subject=bad_student, correlation_id="x")
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://card"
+    ) as client:
+        mine: list[dict[str, Any]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not mine and loop.time() < deadline:
+            listed = await client.get("/api/card/admin/dead-letters", headers=bearer(admin))
+            assert listed.status_code == 200
+            mine = [
+                d
+                for d in listed.json()
+                if d["event_type"] == "StudentAdmitted"
+                and d["error"] == f"ValueError: cannot handle {bad_student}"
+            ]
+            await asyncio.sleep(0.3)
+        assert len(mine) == 1
+        assert (await client.get("/api/card/admin/dead-letters")).status_code == 401
+        forbidden = await client.get("/api/card/admin/dead-letters", headers=bearer(student))
+        assert forbidden.status_code == 403
+        probe.fail_for.clear()
+        replayed = await client.post(
+            "/api/card/admin/dead-letters/replay",
+            json={"ids": [mine[0]["id"]]},
+            headers=bearer(admin),
+        )
+    assert replayed.json() == {"outcomes": {"handled": 1}}
     assert await probe.effects(bad_student) == 1
