@@ -12,8 +12,10 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 SCHEMAS     := tools/schemas/node_modules/.package-lock.json
+PORTAL      := portal/dist/index.html
+NPM_CI      := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: help install up down status logs test test-unit test-integration lint typecheck fmt schemas docs clean
+.PHONY: help install portal up down status logs test test-unit test-integration lint typecheck fmt schemas docs clean
 
 help:
 	@echo "make up         start the whole system locally (embedded servers), print the URLs"
@@ -38,9 +40,24 @@ install: $(VENV)/.synced
 # The published JSON schemas (AsyncAPI) the tests validate generated documents against.
 $(SCHEMAS): tools/schemas/package.json tools/schemas/package-lock.json
 	@command -v npm >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nodejs npm)
-	npm ci --prefix tools/schemas --no-audit --no-fund --loglevel=error
+	$(NPM_CI) --prefix tools/schemas
 
-up: install
+# The web portal: a static bundle the gateway (or the portal image) serves.
+$(PORTAL): portal/package.json portal/package-lock.json portal/index.html portal/vite.config.ts $(shell find portal/src -type f 2>/dev/null)
+	@command -v npm >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	npm install --no-audit --no-fund --loglevel=error --prefix portal
+	npm run --prefix portal build --silent
+
+portal: $(PORTAL)
+
+# Chromium for the browser tests, from Debian (Playwright cannot download its own
+# here), and fonts with Chinese glyphs so screenshots show the Traditional Chinese text.
+CHROMIUM := /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+$(CHROMIUM) $(CJK_FONT):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk
+
+up: install $(PORTAL)
 	$(RUN) python -m opr_shared.devstack up
 
 down: install
@@ -49,7 +66,7 @@ down: install
 status: install
 	$(RUN) python -m opr_shared.devstack status
 
-test: install $(SCHEMAS) lint
+test: install $(SCHEMAS) $(PORTAL) $(CHROMIUM) $(CJK_FONT) lint
 	$(RUN) pytest
 
 test-unit: install

@@ -86,12 +86,16 @@ def of_kind(overlay: str, kind: str) -> list[dict[str, Any]]:
     return [o for o in rendered(overlay) if o["kind"] == kind]
 
 
-def service_deployments(overlay: str) -> dict[str, dict[str, Any]]:
+def service_deployments_of(overlay: str, component: str) -> dict[str, dict[str, Any]]:
     return {
         d["metadata"]["name"]: d
         for d in of_kind(overlay, "Deployment")
-        if d["metadata"]["labels"].get("app.kubernetes.io/component") == "service"
+        if d["metadata"]["labels"].get("app.kubernetes.io/component") == component
     }
+
+
+def service_deployments(overlay: str) -> dict[str, dict[str, Any]]:
+    return service_deployments_of(overlay, "service")
 
 
 def test_there_are_dev_and_production_overlays() -> None:
@@ -136,7 +140,8 @@ def test_every_service_has_all_its_objects(overlay: str) -> None:
         for rule in ingress["spec"]["rules"]
         for p in rule["http"]["paths"]
     }
-    assert {f"/api/{s}" for s in SERVICES} <= paths
+    assert {f"/api/{s}" for s in SERVICES} | {"/"} <= paths
+    assert ("Deployment", "portal") in names
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -274,6 +279,10 @@ def test_compose_uses_the_real_servers_and_one_origin() -> None:
     nginx = (COMPOSE.parent / "nginx.conf").read_text()
     for service in SERVICES:
         assert re.search(rf"location /api/{service}/\s", nginx), service
+    assert re.search(r"location /\s+\{ set \$u http://portal:8080", nginx)
+    portal = service_deployments_of("production", "portal")["portal"]
+    image = portal["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[0]
+    assert services["portal"]["image"].rsplit(":", 1)[0] == image == "opr/portal"
 
 
 def test_compose_names_the_same_images_and_settings_as_the_manifests() -> None:

@@ -27,10 +27,12 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from opr_shared.devstack.stack import DEFAULT_SERVICE_PORTS, service_port_env
 
@@ -201,6 +203,19 @@ class Gateway:
         return response
 
 
+class PortalFiles(StaticFiles):
+    """The portal's files; any other page path gets ``index.html`` (the portal routes
+    in the browser, e.g. the ``/activate?token=...`` link of an invitation)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as exc:
+            if exc.status_code != 404 or "." in path.rsplit("/", 1)[-1]:
+                raise
+            return await super().get_response("index.html", scope)
+
+
 def create_app(services: Mapping[str, str], *, portal_dir: Path | None = None) -> Starlette:
     """The gateway application; ``portal_dir`` (static files) replaces the index page."""
     gateway = Gateway(services)
@@ -219,7 +234,7 @@ def create_app(services: Mapping[str, str], *, portal_dir: Path | None = None) -
         Route("/api/{service}/{path:path}", gateway.proxy, methods=PROXIED_METHODS),
     ]
     if portal_dir is not None:
-        routes.append(Mount("/", app=StaticFiles(directory=portal_dir, html=True), name="portal"))
+        routes.append(Mount("/", app=PortalFiles(directory=portal_dir, html=True), name="portal"))
     else:
         routes.append(Route("/", gateway.index, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -114,6 +114,15 @@ class StackPorts:
         )
 
 
+def built_portal() -> Path | None:
+    """The portal's built files (``portal/dist`` of this workspace), if built."""
+    for folder in Path(__file__).resolve().parents:
+        if (folder / "uv.lock").is_file():
+            dist = folder / "portal" / "dist"
+            return dist if (dist / "index.html").is_file() else None
+    return None
+
+
 def with_direct_connection(uri: str) -> str:
     """The MongoDB URI with ``directConnection=true`` (a one-node replica set reached directly)."""
     parts = urlsplit(uri)
@@ -171,7 +180,7 @@ class Stack:
         }
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
-        self.portal_dir = portal_dir
+        self.portal_dir = portal_dir if portal_dir is not None else built_portal()
         self.progress: Progress = progress or _quiet
         self._service_argv = service_argv or (lambda name: [self.python, "-m", name])
         self.infra: LocalInfra | None
