@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from opr_shared.runtime import ServiceRuntime, create_http_app
+from opr_shared.runtime import ServiceRuntime, Worker, create_http_app
 from opr_shared.settings import ServiceSettings
 
 from card import messaging
 from card.api.routes import router
+from card.offers import SlotOfferSweep
 from card.settings import Settings
 from card.store import INDEXES
+from card.store.files import LateBucket
 
 
 def build_runtime(settings: ServiceSettings) -> ServiceRuntime:
-    return ServiceRuntime(
-        settings, subscriptions=messaging.subscriptions(), indexes=INDEXES, uses_bucket=True
+    card_settings = settings if isinstance(settings, Settings) else Settings()
+    bucket = LateBucket()
+
+    def workers(runtime: ServiceRuntime) -> list[Worker]:
+        return [SlotOfferSweep(runtime.uow, card_settings.card_slot_offer_seconds)]
+
+    runtime = ServiceRuntime(
+        settings,
+        subscriptions=messaging.subscriptions(bucket),
+        indexes=INDEXES,
+        uses_bucket=True,
+        workers=workers,
     )
+    bucket.bind(runtime.objects)
+    return runtime
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
