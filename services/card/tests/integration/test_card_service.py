@@ -325,10 +325,13 @@ async def test_withdrawal_cancels_the_card_and_frees_its_place(card: CardService
     card_no = (await card.published(number))[0].payload["card_no"]
     await card.deliver(withdrawn(number))
     await card.deliver(approved(number, colour=(0, 200, 0)))
-    assert [e.event_type for e in await card.published(number)] == [
+    published = await card.published(number)
+    assert [e.event_type for e in published] == [
         "CardIssued",
         "CardReadyForCollection",
+        "CardCancelled",
     ]
+    assert published[2].payload["card_no"] == card_no
     holder = (await card.http.get(f"/api/card/holders/{number}", headers=STAFF)).json()
     assert (holder["status"], holder["card_no"]) == ("withdrawn", None)
     assert holder["cards"][0]["state"] == "cancelled"

@@ -1041,6 +1041,40 @@ class CardCollected(EventPayload):
     )
 
 
+class CardCancelled(EventPayload):
+    """A student card stopped being valid without a replacement.
+
+    Produced by card when the student's registration is withdrawn after the card
+    was issued (collected or not); any collection booking is released. Consumed
+    by downstream systems (library, building access) to refuse the card; no
+    service of the platform consumes it.
+    """
+
+    event_type: ClassVar[str] = "CardCancelled"
+    schema_version: ClassVar[int] = 1
+    producer: ClassVar[str] = "card"
+
+    card_no: CardNo = Field(description="Number of the card that is no longer valid.")
+    student_no: StudentNo = Field(description="University student number.")
+    reason: Literal["registration_withdrawn"] = Field(
+        description="Why the card was cancelled."
+    )
+    cancelled_at: UtcDatetime = Field(description="When the card stopped being valid.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "card_no": "2025000017",
+                    "student_no": "20251234",
+                    "reason": "registration_withdrawn",
+                    "cancelled_at": "2025-08-16T01:00:00Z",
+                }
+            ]
+        }
+    )
+
+
 class NotificationSent(EventPayload):
     """A notification was delivered to the mail server.
 
@@ -1136,6 +1170,7 @@ _EVENTS: tuple[type[EventPayload], ...] = (
     CardIssued,
     CardReadyForCollection,
     CardCollected,
+    CardCancelled,
     NotificationSent,
     NotificationFailed,
 )
@@ -1170,6 +1205,7 @@ CONSUMERS: dict[str, set[str]] = {
     "CardIssued": set(_CARD_PROGRESS),
     "CardReadyForCollection": set(_CARD_PROGRESS),
     "CardCollected": set(_CARD_PROGRESS),
+    "CardCancelled": set(),
     "NotificationSent": set(),
     "NotificationFailed": set(),
 }

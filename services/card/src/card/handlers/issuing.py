@@ -6,9 +6,14 @@ This is the one place where the aggregate's internal events become public ones.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from opr_shared.events.catalogue import CardCollected, CardIssued, CardReadyForCollection
+from opr_shared.events.catalogue import (
+    CardCancelled,
+    CardCollected,
+    CardIssued,
+    CardReadyForCollection,
+)
 from opr_shared.store.mongo import Transaction
 
 from card.domain.card import (
@@ -70,10 +75,17 @@ async def publish(tx: Transaction, holder: CardHolder, events: list[DomainEvent]
                 await slots.release(tx, event.released_slot_id)
             await announce(tx, student_no, event.card_no, event.slot_id)
         elif isinstance(event, CardWasCancelled):
-            # No catalogue event says "cancelled" yet: the holder's status and the
-            # card's state say it (services/card/README.md).
             if event.released_slot_id is not None:
                 await slots.release(tx, event.released_slot_id)
+            tx.publish(
+                CardCancelled(
+                    card_no=event.card_no,
+                    student_no=student_no,
+                    reason="registration_withdrawn",
+                    cancelled_at=datetime.now(UTC),
+                ),
+                subject=student_no,
+            )
         elif isinstance(event, CardWasCollected):
             card = event.card
             assert card.collected_at is not None
