@@ -1045,8 +1045,8 @@ class CardCancelled(EventPayload):
     """A student card stopped being valid without a replacement.
 
     Produced by card when the student's registration is withdrawn after the card
-    was issued (collected or not); any collection booking is released. Consumed
-    by downstream systems (library, building access) to refuse the card; no
+    was issued (collected or not); any collection booking is released. Consumed by
+    downstream systems (library, building access), which refuse the card; no
     service of the platform consumes it.
     """
 
