@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 from opr_shared.runtime import ServiceRuntime, create_http_app
 from opr_shared.settings import ServiceSettings
 
 from documents import messaging
+from documents.api.routes import UploadRules, build_router
+from documents.domain.content import ContentLimits
+from documents.domain.photo import PhotoSpec
 from documents.settings import Settings
 from documents.store import INDEXES
 
@@ -17,11 +22,28 @@ def build_runtime(settings: ServiceSettings) -> ServiceRuntime:
     )
 
 
+def upload_rules(settings: Settings) -> UploadRules:
+    spec = PhotoSpec(max_bytes=settings.max_photo_bytes)
+    return UploadRules(
+        document_limits=ContentLimits(
+            max_bytes=settings.max_document_bytes,
+            max_pixels=settings.max_image_pixels,
+            max_pdf_pages=settings.max_pdf_pages,
+        ),
+        photo_limits=ContentLimits(
+            max_bytes=settings.max_photo_bytes, max_pixels=settings.max_image_pixels
+        ),
+        photo_spec=spec,
+        link_ttl=timedelta(seconds=settings.content_link_seconds),
+    )
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    runtime = build_runtime(settings or Settings())
+    own = settings if isinstance(settings, Settings) else Settings()
+    runtime = build_runtime(settings or own)
     return create_http_app(
         runtime,
-        routers=[],
+        routers=[build_router(upload_rules(own))],
         title="Documents",
         description="Identity and visa documents, card photos, content checks and verification.",
     )

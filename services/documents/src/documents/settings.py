@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 from opr_shared.settings import ServiceSettings
+from pydantic import Field
 
 
 class Settings(ServiceSettings):
     service_name: str = "documents"
+    max_document_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="Largest document upload accepted."
+    )
+    max_photo_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1, description="Largest card photo upload accepted."
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=1, description="Images declaring more pixels are refused undecoded."
+    )
+    max_pdf_pages: int = Field(default=100, ge=1, description="PDFs with more pages are refused.")
+    content_link_seconds: int = Field(
+        default=300, ge=10, le=3600, description="Lifetime of a staff link to a file."
+    )

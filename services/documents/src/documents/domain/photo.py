@@ -1,0 +1,195 @@
+"""The published student-card photo specification, its automatic checks, and the
+normalised card image the card office's approval hands to the card service.
+
+The checks run on a file that already passed :mod:`documents.domain.content`
+(a JPEG or PNG that decodes completely). Every check runs, so a failing photo is
+answered with every reason at once.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+
+@dataclass(frozen=True)
+class PhotoSpec:
+    """What a student-card photo must be (the numbers are published to students)."""
+
+    min_width: int = 360
+    min_height: int = 450
+    aspect_ratio: float = 0.8  # width / height: portrait 4:5
+    aspect_tolerance: float = 0.03
+    min_bytes: int = 10_000
+    max_bytes: int = 5_000_000
+    # The face, as a fraction of the photo's width (size) and position of its centre.
+    face_min_width: float = 0.20
+    face_max_width: float = 0.70
+    face_centre_x: tuple[float, float] = (0.30, 0.70)
+    face_centre_y: tuple[float, float] = (0.15, 0.65)
+    # Mean luminance 0-255; sharpness is the variance of the Laplacian, measured
+    # on the photo scaled to ``analysis_width`` so it does not depend on resolution.
+    min_brightness: float = 60.0
+    max_brightness: float = 220.0
+    min_sharpness: float = 40.0
+    analysis_width: int = 480
+    # The normalised card image carried by PhotoApproved.
+    card_width: int = 300
+    card_height: int = 375
+    card_max_bytes: int = 60_000
+
+    def published(self) -> dict[str, Any]:
+        """The specification as shown to students."""
+        return {
+            "formats": ["JPEG", "PNG"],
+            "file_size_bytes": {"min": self.min_bytes, "max": self.max_bytes},
+            "min_resolution": {"width": self.min_width, "height": self.min_height},
+            "aspect_ratio": {
+                "width_to_height": self.aspect_ratio,
+                "tolerance": self.aspect_tolerance,
+            },
+            "face": {
+                "count": 1,
+                "width_fraction": {"min": self.face_min_width, "max": self.face_max_width},
+                "centre_x_fraction": list(self.face_centre_x),
+                "centre_y_fraction": list(self.face_centre_y),
+            },
+            "brightness": {"min": self.min_brightness, "max": self.max_brightness},
+            "min_sharpness": self.min_sharpness,
+        }
+
+
+@dataclass(frozen=True)
+class PhotoProblem:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PhotoVerdict:
+    width: int
+    height: int
+    problems: tuple[PhotoProblem, ...]
+    faces: int
+    brightness: float
+    sharpness: float
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+@cache
+def _face_detector() -> cv2.CascadeClassifier:
+    # Bundled with opencv-python-headless 4.x: no download.
+    path = str(cv2.data.haarcascades) + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
+    detector = cv2.CascadeClassifier(path)
+    if detector.empty():
+        raise RuntimeError(f"face detector not found at {path}")
+    return detector
+
+
+def _upright_rgb(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as opened:
+        image = ImageOps.exif_transpose(opened)
+        return image.convert("RGB")
+
+
+def check_photo(data: bytes, spec: PhotoSpec) -> PhotoVerdict:
+    """Every check of the specification on one decoded photo."""
+    image = _upright_rgb(data)
+    width, height = image.size
+    problems: list[PhotoProblem] = []
+
+    def fail(code: str, message: str) -> None:
+        problems.append(PhotoProblem(code, message))
+
+    if len(data) < spec.min_bytes:
+        fail(
+            "file_too_small",
+            f"The file is {len(data)} bytes; at least {spec.min_bytes} bytes are needed "
+            "(a heavily compressed photo loses detail).",
+        )
+    if len(data) > spec.max_bytes:
+        fail("file_too_large", f"The file is larger than {spec.max_bytes} bytes.")
+    if width < spec.min_width or height < spec.min_height:
+        fail(
+            "resolution_too_low",
+            f"The photo is {width}x{height} pixels; at least {spec.min_width}x{spec.min_height} "
+            "are needed.",
+        )
+    ratio = width / height
+    if abs(ratio - spec.aspect_ratio) > spec.aspect_tolerance:
+        fail(
+            "not_portrait_4_5",
+            f"The photo must be portrait with proportions 4:5 (width/height "
+            f"{spec.aspect_ratio:.2f} ± {spec.aspect_tolerance:.2f}); it is {ratio:.2f}.",
+        )
+
+    scale = spec.analysis_width / width
+    analysed = image.resize(
+        (spec.analysis_width, max(1, round(height * scale))), Image.Resampling.LANCZOS
+    )
+    grey = cv2.cvtColor(np.asarray(analysed), cv2.COLOR_RGB2GRAY)
+    brightness = float(grey.mean())
+    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    if brightness < spec.min_brightness:
+        fail("too_dark", "The photo is too dark: take it in even, bright light.")
+    elif brightness > spec.max_brightness:
+        fail("too_bright", "The photo is overexposed: the face must be clearly visible.")
+    if sharpness < spec.min_sharpness:
+        fail("blurred", "The photo is blurred: hold the camera still and focus on the face.")
+
+    faces = _face_detector().detectMultiScale(
+        grey, scaleFactor=1.1, minNeighbors=5, minSize=(40, 40)
+    )
+    if len(faces) == 0:
+        fail("no_face", "No face was found: face the camera, uncovered, in the middle.")
+    elif len(faces) > 1:
+        fail("several_faces", f"{len(faces)} faces were found; the photo must show only you.")
+    else:
+        fx, fy, fw, fh = (int(v) for v in faces[0])
+        analysed_width, analysed_height = analysed.size
+        size = fw / analysed_width
+        cx = (fx + fw / 2) / analysed_width
+        cy = (fy + fh / 2) / analysed_height
+        if size < spec.face_min_width:
+            fail("face_too_small", "The face is too small: it must fill more of the frame.")
+        elif size > spec.face_max_width:
+            fail("face_too_large", "The face is too close: show your head and shoulders.")
+        if not (
+            spec.face_centre_x[0] <= cx <= spec.face_centre_x[1]
+            and spec.face_centre_y[0] <= cy <= spec.face_centre_y[1]
+        ):
+            fail("face_off_centre", "The face must be centred in the frame.")
+    return PhotoVerdict(
+        width=width,
+        height=height,
+        problems=tuple(problems),
+        faces=len(faces),
+        brightness=brightness,
+        sharpness=sharpness,
+    )
+
+
+def card_image(data: bytes, spec: PhotoSpec) -> bytes:
+    """The photo as printed on the card: upright, exactly 4:5, card size, baseline
+    JPEG without metadata, at most ``card_max_bytes``."""
+    image = ImageOps.fit(
+        _upright_rgb(data),
+        (spec.card_width, spec.card_height),
+        method=Image.Resampling.LANCZOS,
+    )
+    for quality in (85, 75, 65, 55, 45, 35):
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=quality, optimize=True)
+        encoded = out.getvalue()
+        if len(encoded) <= spec.card_max_bytes:
+            return encoded
+    raise ValueError("the card image does not compress below the size limit")

@@ -1,0 +1,237 @@
+"""Students upload documents and card photos.
+
+The file is written to the bucket first, under a key the service chooses
+(``documents/<student_no>/<document_id>``, ``photos/<student_no>/<photo_id>``),
+then the record and its event are committed in one transaction. If that
+transaction fails, the object is left unreferenced (never listed, never served).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from opr_shared.events.catalogue import (
+    DocumentType,
+    DocumentUploaded,
+    PhotoRejected,
+    PhotoSubmitted,
+)
+from opr_shared.store.mongo import Document, Transaction, UnitOfWork
+from opr_shared.store.objects import ObjectStore
+from pymongo import ReturnDocument
+
+from documents.domain.content import InspectedFile
+from documents.domain.photo import PhotoProblem
+from documents.domain.review import ReviewStatus
+from documents.store import DOCUMENTS, OWNERS, PHOTO_CHECKS, PHOTOS
+
+SYSTEM = "system"
+
+
+class NotAdmitted(Exception):
+    """The student is not (yet) known to this service as admitted."""
+
+
+async def _ensure_owner(uow: UnitOfWork, student_no: str) -> None:
+    if await uow.db[OWNERS].find_one({"_id": student_no}, {"_id": 1}) is None:
+        raise NotAdmitted(student_no)
+
+
+async def _next_version(tx: Transaction, student_no: str, counter: str) -> int:
+    # The counter on the owner row serialises concurrent uploads of one student:
+    # two transactions incrementing it conflict and one is retried.
+    owner = await tx.db[OWNERS].find_one_and_update(
+        {"_id": student_no},
+        {"$inc": {counter: 1}},
+        projection={"versions": 1, "photo_version": 1},
+        return_document=ReturnDocument.AFTER,
+        session=tx.session,
+    )
+    if owner is None:
+        raise NotAdmitted(student_no)
+    value: object = owner
+    for part in counter.split("."):
+        value = value[part] if isinstance(value, dict) else None
+    if not isinstance(value, int):
+        raise RuntimeError(f"version counter {counter} is not a number")
+    return value
+
+
+async def upload_document(
+    uow: UnitOfWork,
+    objects: ObjectStore,
+    *,
+    student_no: str,
+    doc_type: DocumentType,
+    data: bytes,
+    inspected: InspectedFile,
+    filename: str | None,
+) -> Document:
+    """Store a new version of one of the student's documents.
+
+    Idempotency key: none: every upload is a new version by design (the
+    ``(student_no, doc_type, version)`` index keeps versions unique). Side
+    effects: one object in the bucket; a ``documents`` row (pending); earlier
+    pending versions of the type become superseded (only the latest is
+    reviewed); the owner's version counter; DocumentUploaded.
+    """
+    await _ensure_owner(uow, student_no)
+    document_id = uuid.uuid4()
+    key = f"documents/{student_no}/{document_id}"
+    await objects.put(key, data, inspected.content_type.value)
+    uploaded_at = datetime.now(UTC)
+
+    async def work(tx: Transaction) -> Document:
+        version = await _next_version(tx, student_no, f"versions.{doc_type.value}")
+        await tx.db[DOCUMENTS].update_many(
+            {"student_no": student_no, "doc_type": doc_type.value, "status": ReviewStatus.PENDING},
+            {"$set": {"status": ReviewStatus.SUPERSEDED, "superseded_by": str(document_id)}},
+            session=tx.session,
+        )
+        row: Document = {
+            "_id": str(document_id),
+            "student_no": student_no,
+            "doc_type": doc_type.value,
+            "version": version,
+            "status": ReviewStatus.PENDING.value,
+            "content_type": inspected.content_type.value,
+            "size_bytes": inspected.size_bytes,
+            "sha256": inspected.sha256,
+            "pages": inspected.pages,
+            "width": inspected.width,
+            "height": inspected.height,
+            "filename": filename,
+            "object_key": key,
+            "uploaded_at": uploaded_at,
+        }
+        await tx.db[DOCUMENTS].insert_one(row, session=tx.session)
+        tx.publish(
+            DocumentUploaded(
+                document_id=document_id,
+                student_no=student_no,
+                doc_type=doc_type,
+                version=version,
+                content_type=inspected.content_type.value,
+                size_bytes=inspected.size_bytes,
+                sha256=inspected.sha256,
+                uploaded_at=uploaded_at,
+            ),
+            subject=student_no,
+        )
+        return row
+
+    return await uow.run(work)
+
+
+async def submit_photo(
+    uow: UnitOfWork,
+    objects: ObjectStore,
+    *,
+    student_no: str,
+    data: bytes,
+    inspected: InspectedFile,
+    width: int,
+    height: int,
+    filename: str | None,
+) -> Document:
+    """Store a card photo that passed the automatic checks, for the card office.
+
+    Idempotency key: none: every submission is a new version (unique
+    ``(student_no, version)``). Side effects: one object in the bucket; a
+    ``photos`` row (pending); an earlier pending photo becomes superseded; the
+    owner's photo version counter; PhotoSubmitted.
+    """
+    await _ensure_owner(uow, student_no)
+    photo_id = uuid.uuid4()
+    key = f"photos/{student_no}/{photo_id}"
+    await objects.put(key, data, inspected.content_type.value)
+    submitted_at = datetime.now(UTC)
+
+    async def work(tx: Transaction) -> Document:
+        version = await _next_version(tx, student_no, "photo_version")
+        await tx.db[PHOTOS].update_many(
+            {"student_no": student_no, "status": ReviewStatus.PENDING},
+            {"$set": {"status": ReviewStatus.SUPERSEDED, "superseded_by": str(photo_id)}},
+            session=tx.session,
+        )
+        row: Document = {
+            "_id": str(photo_id),
+            "student_no": student_no,
+            "version": version,
+            "status": ReviewStatus.PENDING.value,
+            "content_type": inspected.content_type.value,
+            "size_bytes": inspected.size_bytes,
+            "sha256": inspected.sha256,
+            "width": width,
+            "height": height,
+            "filename": filename,
+            "object_key": key,
+            "submitted_at": submitted_at,
+        }
+        await tx.db[PHOTOS].insert_one(row, session=tx.session)
+        tx.publish(
+            PhotoSubmitted(
+                photo_id=photo_id,
+                student_no=student_no,
+                version=version,
+                width=width,
+                height=height,
+                content_type=inspected.content_type.value,
+                size_bytes=inspected.size_bytes,
+                sha256=inspected.sha256,
+                submitted_at=submitted_at,
+            ),
+            subject=student_no,
+        )
+        return row
+
+    return await uow.run(work)
+
+
+async def record_photo_refusal(
+    uow: UnitOfWork, *, student_no: str, sha256: str, problems: tuple[PhotoProblem, ...]
+) -> Document:
+    """Record a photo the automatic checks refused; its file is not kept.
+
+    Idempotency key: none (each attempt is its own row). Side effects: a
+    ``photo_checks`` row; PhotoRejected (``rejected_by`` ``system``) only when
+    the student has no photo awaiting review or approved, so a failed retry never
+    contradicts a photo that is still valid.
+    """
+    await _ensure_owner(uow, student_no)
+    check_id = uuid.uuid4()
+    checked_at = datetime.now(UTC)
+
+    async def work(tx: Transaction) -> Document:
+        standing = await tx.db[PHOTOS].find_one(
+            {
+                "student_no": student_no,
+                "status": {"$in": [ReviewStatus.PENDING.value, ReviewStatus.APPROVED.value]},
+            },
+            {"_id": 1},
+            session=tx.session,
+        )
+        row: Document = {
+            "_id": str(check_id),
+            "student_no": student_no,
+            "sha256": sha256,
+            "reasons": [p.code for p in problems],
+            "checked_at": checked_at,
+            "published": standing is None,
+        }
+        await tx.db[PHOTO_CHECKS].insert_one(row, session=tx.session)
+        if standing is None:
+            tx.publish(
+                PhotoRejected(
+                    photo_id=check_id,
+                    student_no=student_no,
+                    reasons=[p.message for p in problems],
+                    rejected_by=SYSTEM,
+                    rejected_at=checked_at,
+                ),
+                subject=student_no,
+            )
+        return row
+
+    return await uow.run(work)

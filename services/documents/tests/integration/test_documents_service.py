@@ -1,0 +1,537 @@
+"""The documents service in-process on real MongoDB and S3: StudentAdmitted in
+through its consumer, uploads and reviews through its HTTP API, events out in its
+outbox, files in its bucket."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from documents.main import create_app
+from documents.settings import Settings
+from documents.store import CONTENT_LINKS, DOCUMENTS, OWNERS, PHOTOS
+from fastapi import FastAPI
+from opr_shared.auth import (
+    KeySet,
+    Role,
+    TokenVerifier,
+    generate_private_key,
+    public_jwk,
+    sign_token,
+)
+from opr_shared.events.catalogue import (
+    AdmissionRoute,
+    FormSubmitted,
+    PhotoApproved,
+    StudentAdmitted,
+    example_payload,
+)
+from opr_shared.events.envelope import Envelope
+from opr_shared.localinfra import Endpoints
+from opr_shared.messaging.consumer import Outcome, Record
+from opr_shared.runtime import ServiceRuntime
+from opr_shared.store.mongo import OUTBOX, ensure_indexes
+
+pytestmark = pytest.mark.integration
+
+KEY = generate_private_key()
+KID = "documents-test"
+MAX_DOCUMENT_BYTES = 300_000
+
+
+def auth(role: Role, student_no: str | None = None) -> dict[str, str]:
+    subject = student_no or f"{role.value}.tester"
+    signed = sign_token(
+        KEY, KID, subject=subject, role=role, ttl_seconds=600, student_no=student_no
+    )
+    return {"Authorization": f"Bearer {signed}"}
+
+
+OFFICER = auth(Role.REGISTRY_OFFICER)
+CARD_OFFICE = auth(Role.CARD_OFFICE)
+
+
+def new_student_no() -> str:
+    return f"2{uuid.uuid4().int % 10**7:07d}"
+
+
+@dataclass
+class DocumentsService:
+    app: FastAPI
+    runtime: ServiceRuntime
+    http: httpx.AsyncClient
+
+    async def admit(self, student_no: str, intake_year: int = 2027) -> None:
+        payload = StudentAdmitted(
+            student_no=student_no,
+            surname="Wong",
+            given_names="Siu Ming",
+            date_of_birth=date(2008, 11, 5),
+            personal_email="sm.wong@example.com",
+            mobile="+85261234567",
+            programme_code="BBA",
+            programme_name="Bachelor of Business Administration",
+            intake_year=intake_year,
+            admission_route=AdmissionRoute.JUPAS,
+        )
+        envelope = Envelope.wrap(payload, subject=student_no, correlation_id="test")
+        record = Record(
+            topic=envelope.topic,
+            partition=0,
+            offset=0,
+            key=student_no.encode(),
+            value=envelope.to_bytes(),
+            headers={k: v.encode() for k, v in envelope.headers().items()},
+        )
+        outcome = await self.runtime.consumer.handle(record, dead_letter_on_failure=False)
+        assert outcome is Outcome.HANDLED
+
+    async def upload(
+        self,
+        student_no: str,
+        data: bytes,
+        doc_type: str = "passport",
+        filename: str = "passport.pdf",
+    ) -> httpx.Response:
+        return await self.http.post(
+            "/api/documents/me/documents",
+            data={"doc_type": doc_type},
+            files={"file": (filename, data, "application/octet-stream")},
+            headers=auth(Role.STUDENT, student_no),
+        )
+
+    async def submit_photo(self, student_no: str, data: bytes) -> httpx.Response:
+        return await self.http.post(
+            "/api/documents/me/photo",
+            files={"file": ("me.jpg", data, "image/jpeg")},
+            headers=auth(Role.STUDENT, student_no),
+        )
+
+    async def published(self, student_no: str) -> list[Envelope]:
+        rows = self.runtime.db[OUTBOX].find({"key": student_no}).sort("seq", 1)
+        return [Envelope.from_bytes(bytes(row["value"])) async for row in rows]
+
+    async def stored_objects(self, student_no: str) -> list[str]:
+        objects = self.runtime.objects
+        assert objects is not None
+        names: list[str] = []
+        for prefix in ("documents/", "photos/"):
+            listing = objects.client.list_objects(
+                objects.bucket, prefix=f"{prefix}{student_no}/", recursive=True
+            )
+            names.extend(o.object_name for o in listing if o.object_name)
+        return names
+
+
+@pytest.fixture
+async def svc(infra: Endpoints) -> AsyncIterator[DocumentsService]:
+    suffix = uuid.uuid4().hex[:10]
+    settings = Settings(
+        mongodb_uri=infra.mongodb_uri,
+        mongodb_database=f"documents_{suffix}",
+        s3_endpoint=infra.s3_endpoint,
+        s3_access_key=infra.s3_access_key,
+        s3_secret_key=infra.s3_secret_key,
+        s3_bucket=f"documents-{suffix}",
+        kafka_bootstrap_servers=infra.kafka_bootstrap,
+        kafka_group_id=f"documents-{suffix}",
+        max_document_bytes=MAX_DOCUMENT_BYTES,
+    )
+    app = create_app(settings)
+    jwks = {"keys": [public_jwk(KEY, KID)]}
+
+    async def fetch() -> dict[str, Any]:
+        return jwks
+
+    app.state.token_verifier = TokenVerifier(KeySet(fetch))
+    runtime: ServiceRuntime = app.state.runtime
+    await ensure_indexes(runtime.db, runtime.indexes)
+    assert runtime.objects is not None
+    await runtime.objects.ensure_bucket()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://documents") as http:
+        yield DocumentsService(app, runtime, http)
+    await runtime.mongo.drop_database(settings.database_name)
+    await runtime.mongo.close()
+
+
+async def test_an_upload_is_stored_under_a_server_key_and_announced(
+    svc: DocumentsService, samples: Any
+) -> None:
+    number = new_student_no()
+    await svc.admit(number)
+    data = samples.image_pdf()
+    answer = await svc.upload(number, data, "hk_permanent_id_card", "hkid scan.pdf")
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["version"] == 1
+    assert body["status"] == "pending"
+    assert body["content_type"] == "application/pdf"
+    assert body["sha256"] == hashlib.sha256(data).hexdigest()
+    assert body["filename"] == "hkid scan.pdf"
+
+    assert await svc.stored_objects(number) == [f"documents/{number}/{body['id']}"]
+    [event] = await svc.published(number)
+    assert event.event_type == "DocumentUploaded"
+    assert event.subject == number
+    assert event.payload | {"uploaded_at": None} == {
+        "document_id": body["id"],
+        "student_no": number,
+        "doc_type": "hk_permanent_id_card",
+        "version": 1,
+        "content_type": "application/pdf",
+        "size_bytes": len(data),
+        "sha256": body["sha256"],
+        "uploaded_at": None,
+    }
+    mine = await svc.http.get("/api/documents/me/documents", headers=auth(Role.STUDENT, number))
+    assert [d["id"] for d in mine.json()] == [body["id"]]
+    own = await svc.http.get(
+        f"/api/documents/documents/{body['id']}/content", headers=auth(Role.STUDENT, number)
+    )
+    assert own.status_code == 200
+    assert own.content == data
+    assert own.headers["content-type"] == "application/pdf"
+    assert own.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_five_uploads_leave_five_versions_and_only_the_latest_in_the_queue(
+    svc: DocumentsService, samples: Any
+) -> None:
+    number = new_student_no()
+    await svc.admit(number)
+    ids = []
+    for page_count in range(1, 6):
+        answer = await svc.upload(number, samples.pdf(pages=page_count))
+        assert answer.status_code == 201, answer.text
+        ids.append(answer.json()["id"])
+
+    mine = (
+        await svc.http.get("/api/documents/me/documents", headers=auth(Role.STUDENT, number))
+    ).json()
+    assert [(d["version"], d["status"]) for d in mine] == [
+        (5, "pending"),
+        (4, "superseded"),
+        (3, "superseded"),
+        (2, "superseded"),
+        (1, "superseded"),
+    ]
+    events = await svc.published(number)
+    assert [(e.event_type, e.payload["version"]) for e in events] == [
+        ("DocumentUploaded", v) for v in range(1, 6)
+    ]
+    assert len(await svc.stored_objects(number)) == 5
+
+    queue = await svc.http.get("/api/documents/queue?kind=document&status=pending", headers=OFFICER)
+    assert queue.status_code == 200, queue.text
+    items = [i for i in queue.json()["items"] if i["student_no"] == number]
+    assert [(i["id"], i["version"]) for i in items] == [(ids[-1], 5)]
+    assert items[0]["age"]["working_days"] == 0
+    assert items[0]["age"]["overdue"] is False
+
+    stale = await svc.http.post(
+        f"/api/documents/documents/{ids[0]}/verify",
+        json={"expiry_date": "2030-01-01"},
+        headers=OFFICER,
+    )
+    assert stale.status_code == 409
+    assert "newer version" in stale.json()["detail"]
+
+
+async def test_the_queue_is_oldest_first_and_flags_items_beyond_five_working_days(
+    svc: DocumentsService, samples: Any
+) -> None:
+    first, second = new_student_no(), new_student_no()
+    for number in (first, second):
+        await svc.admit(number)
+        assert (await svc.upload(number, samples.pdf())).status_code == 201
+    # The second student's upload has waited a fortnight.
+    await svc.runtime.db[DOCUMENTS].update_one(
+        {"student_no": second},
+        {"$set": {"uploaded_at": datetime.now(UTC) - timedelta(days=14)}},
+    )
+    queue = (await svc.http.get("/api/documents/queue?kind=document", headers=OFFICER)).json()
+    assert [i["student_no"] for i in queue["items"]] == [second, first]
+    assert queue["items"][0]["age"]["overdue"] is True
+    assert queue["items"][0]["age"]["working_days"] >= 9
+    assert queue["items"][1]["age"]["overdue"] is False
+    assert queue["overdue"] == 1
+
+    student = await svc.http.get("/api/documents/queue", headers=auth(Role.STUDENT, first))
+    assert student.status_code == 403
+    card = await svc.http.get("/api/documents/queue?kind=document", headers=CARD_OFFICE)
+    assert card.status_code == 403
+    assert (await svc.http.get("/api/documents/queue")).status_code == 401
+
+
+async def test_verification_records_the_expiry_and_refuses_one_before_the_cutoff(
+    svc: DocumentsService, samples: Any
+) -> None:
+    number = new_student_no()
+    await svc.admit(number, intake_year=2027)
+    doc = (await svc.upload(number, samples.pdf(), "hk_id_card")).json()
+    url = f"/api/documents/documents/{doc['id']}"
+
+    early = await svc.http.post(
+        f"{url}/verify", json={"expiry_date": "2027-09-01"}, headers=OFFICER
+    )
+    assert early.status_code == 422
+    assert "2027-09-01" in early.json()["detail"]
+    student = await svc.http.post(f"{url}/verify", json={}, headers=auth(Role.STUDENT, number))
+    assert student.status_code == 403
+
+    ok = await svc.http.post(f"{url}/verify", json={"expiry_date": "2031-06-30"}, headers=OFFICER)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["status"] == "verified"
+    again = await svc.http.post(f"{url}/verify", json={}, headers=OFFICER)
+    assert again.status_code == 409
+
+    verified = [e for e in await svc.published(number) if e.event_type == "DocumentVerified"]
+    assert len(verified) == 1
+    assert verified[0].payload["expiry_date"] == "2031-06-30"
+    assert verified[0].payload["version"] == 1
+    assert verified[0].payload["verified_by"] == "registry_officer.tester"
+
+
+async def test_a_rejection_carries_the_reason_and_version(
+    svc: DocumentsService, samples: Any
+) -> None:
+    number = new_student_no()
+    await svc.admit(number)
+    await svc.upload(number, samples.pdf())
+    doc = (await svc.upload(number, samples.pdf(pages=2))).json()
+    url = f"/api/documents/documents/{doc['id']}/reject"
+    blank = await svc.http.post(url, json={"reason": "  "}, headers=OFFICER)
+    assert blank.status_code == 422
+    answer = await svc.http.post(
+        url, json={"reason": "The photo page is cut off."}, headers=OFFICER
+    )
+    assert answer.status_code == 200, answer.text
+    [rejected] = [e for e in await svc.published(number) if e.event_type == "DocumentRejected"]
+    assert rejected.payload["version"] == 2
+    assert rejected.payload["document_id"] == doc["id"]
+    assert rejected.payload["reason"] == "The photo page is cut off."
+
+
+async def test_attacks_are_refused_with_a_reason_and_nothing_is_stored(
+    svc: DocumentsService, samples: Any
+) -> None:
+    number = new_student_no()
+    await svc.admit(number)
+    cases: list[tuple[bytes, str, int, str]] = [
+        (b"", "empty.pdf", 400, "empty_file"),
+        (samples.pdf() + samples.zip_archive(), "both.pdf", 422, "polyglot"),
+        (samples.png_header_only(80_000, 80_000), "bomb.png", 422, "too_many_pixels"),
+        (samples.jpeg(samples.scan())[:-500], "cut.jpg", 422, "truncated"),
+        (b"<html><script>alert(1)</script></html>", "page.pdf", 415, "unsupported_type"),
+        (samples.pdf(), "../../etc/passwd", 400, "bad_filename"),
+        (samples.pdf(), "..\\..\\boot.ini", 400, "bad_filename"),
+    ]
+    for data, name, status, code in cases:
+        answer = await svc.upload(number, data, filename=name)
+        assert answer.status_code == status, (name, answer.text)
+        assert answer.json()["detail"]["code"] == code, name
+        assert answer.json()["detail"]["message"]
+
+    huge = b"%PDF-1.7\n" + b"0" * (5 * MAX_DOCUMENT_BYTES)
+    too_big = await svc.upload(number, huge)
+    assert too_big.status_code == 413
+    assert too_big.json()["detail"]["code"] == "too_large"
+    bad_type = await svc.upload(number, samples.pdf(), doc_type="library_card")
+    assert bad_type.status_code == 422
+    no_file = await svc.http.post(
+        "/api/documents/me/documents",
+        data={"doc_type": "passport"},
+        headers=auth(Role.STUDENT, number),
+    )
+    assert no_file.status_code in (400, 415)
+
+    assert await svc.stored_objects(number) == []
+    assert await svc.published(number) == []
+    assert await svc.runtime.db[DOCUMENTS].count_documents({"student_no": number}) == 0
+
+
+async def test_before_admission_reaches_the_service_nothing_is_stored(
+    svc: DocumentsService, samples: Any
+) -> None:
+    number = new_student_no()
+    answer = await svc.upload(number, samples.pdf())
+    assert answer.status_code == 409
+    assert await svc.stored_objects(number) == []
+
+
+async def test_students_see_only_their_own_files_and_staff_links_expire(
+    svc: DocumentsService, samples: Any
+) -> None:
+    owner, other = new_student_no(), new_student_no()
+    await svc.admit(owner)
+    data = samples.jpeg(samples.scan())
+    doc = (await svc.upload(owner, data, "student_visa", "visa.jpg")).json()
+    url = f"/api/documents/documents/{doc['id']}/content"
+
+    assert (await svc.http.get(url, headers=auth(Role.STUDENT, other))).status_code == 404
+    assert (await svc.http.get(url)).status_code == 401
+    assert (await svc.http.get(url, headers=CARD_OFFICE)).status_code == 403
+    staff = await svc.http.get(url, headers=OFFICER)
+    assert (staff.status_code, staff.content) == (200, data)
+
+    link = await svc.http.post(
+        f"/api/documents/documents/{doc['id']}/content-link", headers=OFFICER
+    )
+    assert link.status_code == 200, link.text
+    opened = await svc.http.get(link.json()["url"])
+    assert (opened.status_code, opened.content) == (200, data)
+    expires_at = datetime.fromisoformat(link.json()["expires_at"])
+    assert timedelta(0) < expires_at - datetime.now(UTC) <= timedelta(seconds=301)
+    student_link = await svc.http.post(
+        f"/api/documents/documents/{doc['id']}/content-link", headers=auth(Role.STUDENT, owner)
+    )
+    assert student_link.status_code == 403
+
+    # A link opens only its own file, and nothing once it has expired.
+    token = link.json()["url"].split("link=")[1]
+    second = (await svc.upload(owner, samples.pdf(), "passport")).json()
+    wrong = await svc.http.get(f"/api/documents/documents/{second['id']}/content?link={token}")
+    assert wrong.status_code == 403
+    await svc.runtime.db[CONTENT_LINKS].update_many(
+        {}, {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}}
+    )
+    expired = await svc.http.get(link.json()["url"])
+    assert expired.status_code == 403
+
+
+async def test_a_good_photo_waits_for_the_card_office_who_approve_it_with_the_card_image(
+    svc: DocumentsService, samples: Any
+) -> None:
+    number = new_student_no()
+    await svc.admit(number)
+    data = samples.face_photo()
+    answer = await svc.submit_photo(number, data)
+    assert answer.status_code == 201, answer.text
+    photo = answer.json()
+    assert (photo["width"], photo["height"], photo["status"]) == (480, 600, "pending")
+
+    queue = (await svc.http.get("/api/documents/queue?kind=photo", headers=CARD_OFFICE)).json()
+    assert [i["id"] for i in queue["items"]] == [photo["id"]]
+    assert (
+        await svc.http.get("/api/documents/queue?kind=photo", headers=OFFICER)
+    ).status_code == 403
+
+    approved = await svc.http.post(
+        f"/api/documents/photos/{photo['id']}/approve", headers=CARD_OFFICE
+    )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "approved"
+    again = await svc.http.post(f"/api/documents/photos/{photo['id']}/approve", headers=CARD_OFFICE)
+    assert again.status_code == 409
+
+    events = await svc.published(number)
+    assert [e.event_type for e in events] == ["PhotoSubmitted", "PhotoApproved"]
+    submitted, approval = events
+    assert submitted.payload["sha256"] == hashlib.sha256(data).hexdigest()
+    event = PhotoApproved.model_validate(approval.payload)  # checks digest and JPEG magic
+    image = event.card_image()
+    assert len(image) < 100_000
+    assert hashlib.sha256(image).hexdigest() == event.card_image_sha256
+    assert base64.b64decode(approval.payload["card_image_jpeg_base64"]) == image
+
+
+async def test_a_failing_photo_is_refused_with_every_reason_and_not_stored(
+    svc: DocumentsService, samples: Any
+) -> None:
+    number = new_student_no()
+    await svc.admit(number)
+    answer = await svc.submit_photo(number, samples.jpeg(samples.astronaut()))
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert {r["code"] for r in detail["reasons"]} == {"not_portrait_4_5", "face_too_small"}
+    assert detail["specification"]["min_resolution"] == {"width": 360, "height": 450}
+    assert await svc.stored_objects(number) == []
+    [rejected] = await svc.published(number)
+    assert rejected.event_type == "PhotoRejected"
+    assert rejected.payload["rejected_by"] == "system"
+    assert len(rejected.payload["reasons"]) == 2
+
+    # With a photo awaiting review, a failed retry changes nothing downstream.
+    assert (await svc.submit_photo(number, samples.face_photo())).status_code == 201
+    assert (await svc.submit_photo(number, samples.cat_photo())).status_code == 422
+    assert [e.event_type for e in await svc.published(number)] == [
+        "PhotoRejected",
+        "PhotoSubmitted",
+    ]
+    attack = await svc.submit_photo(number, samples.pdf())
+    assert attack.status_code == 415
+
+
+async def test_the_card_office_rejects_a_photo_and_a_new_one_supersedes_the_pending_one(
+    svc: DocumentsService, samples: Any
+) -> None:
+    number = new_student_no()
+    await svc.admit(number)
+    first = (await svc.submit_photo(number, samples.face_photo())).json()
+    rejected = await svc.http.post(
+        f"/api/documents/photos/{first['id']}/reject",
+        json={"reason": "Please remove your glasses."},
+        headers=CARD_OFFICE,
+    )
+    assert rejected.status_code == 200, rejected.text
+    second = (await svc.submit_photo(number, samples.png(samples.portrait()))).json()
+    third = (await svc.submit_photo(number, samples.face_photo())).json()
+    assert (second["version"], third["version"]) == (2, 3)
+    states = {
+        row["version"]: row["status"]
+        async for row in svc.runtime.db[PHOTOS].find({"student_no": number})
+    }
+    assert states == {1: "rejected", 2: "superseded", 3: "pending"}
+    events = await svc.published(number)
+    assert [e.event_type for e in events] == [
+        "PhotoSubmitted",
+        "PhotoRejected",
+        "PhotoSubmitted",
+        "PhotoSubmitted",
+    ]
+    assert events[1].payload["reasons"] == ["Please remove your glasses."]
+    assert events[1].payload["rejected_by"] == "card_office.tester"
+    own = await svc.http.get(
+        f"/api/documents/photos/{third['id']}/content", headers=auth(Role.STUDENT, number)
+    )
+    assert own.status_code == 200
+    assert own.headers["content-type"] == "image/jpeg"
+
+
+async def test_a_form_submitted_before_admission_arrives_still_lets_the_student_upload(
+    svc: DocumentsService, samples: Any
+) -> None:
+    number = new_student_no()
+    example = example_payload(FormSubmitted)
+    assert isinstance(example, FormSubmitted)
+    form = example.model_copy(update={"student_no": number, "intake_year": 2026})
+    envelope = Envelope.wrap(form, subject=number, correlation_id="form")
+    record = Record(
+        topic=envelope.topic,
+        partition=0,
+        offset=1,
+        key=number.encode(),
+        value=envelope.to_bytes(),
+        headers={k: v.encode() for k, v in envelope.headers().items()},
+    )
+    assert await svc.runtime.consumer.handle(record, dead_letter_on_failure=False) is (
+        Outcome.HANDLED
+    )
+    assert await svc.runtime.consumer.handle(record, dead_letter_on_failure=False) is (
+        Outcome.DUPLICATE
+    )
+    await svc.admit(number, intake_year=2027)  # identity's intake year wins
+    owner = await svc.runtime.db[OWNERS].find_one({"_id": number})
+    assert owner is not None
+    assert owner["intake_year"] == 2027
+    assert owner["required_documents"] == [d.value for d in form.required_documents]
+    assert "hkid_number" not in owner
+    assert (await svc.upload(number, samples.pdf())).status_code == 201

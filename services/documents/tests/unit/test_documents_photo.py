@@ -1,0 +1,119 @@
+"""The card photo specification on a real face photo and on photos that break it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from documents.domain.photo import PhotoSpec, card_image, check_photo
+from opr_shared.events.catalogue import PhotoApproved
+from PIL import Image
+
+SPEC = PhotoSpec()
+
+
+def codes(data: bytes) -> set[str]:
+    return {p.code for p in check_photo(data, SPEC).problems}
+
+
+def test_the_real_face_photo_passes_every_check(samples: Any) -> None:
+    verdict = check_photo(samples.face_photo(), SPEC)
+    assert verdict.problems == ()
+    assert verdict.passed
+    assert (verdict.width, verdict.height, verdict.faces) == (480, 600, 1)
+
+
+def test_the_same_photo_as_png_passes(samples: Any) -> None:
+    assert codes(samples.png(samples.portrait())) == set()
+
+
+def test_a_cat_has_no_human_face(samples: Any) -> None:
+    assert codes(samples.cat_photo()) == {"no_face"}
+
+
+def test_a_landscape_photo_without_a_face_gets_every_reason(samples: Any) -> None:
+    # camera(): 512x512 greyscale photographer seen from the side.
+    assert codes(samples.camera_photo()) >= {"not_portrait_4_5", "no_face"}
+
+
+def test_a_square_portrait_is_not_4_5(samples: Any) -> None:
+    square = samples.astronaut().crop((74, 0, 374, 300)).resize((500, 500))
+    assert codes(samples.jpeg(square)) == {"not_portrait_4_5"}
+
+
+def test_a_small_photo_lists_resolution_and_file_size(samples: Any) -> None:
+    small = samples.portrait().resize((200, 250))
+    assert codes(samples.jpeg(small, quality=60)) >= {"resolution_too_low", "file_too_small"}
+
+
+def test_a_blurred_photo_is_refused(samples: Any) -> None:
+    assert codes(samples.blurred_photo()) == {"blurred"}
+
+
+def test_a_dark_photo_is_refused(samples: Any) -> None:
+    assert "too_dark" in codes(samples.dark_photo())
+
+
+def test_an_overexposed_photo_is_refused(samples: Any) -> None:
+    washed = Image.eval(samples.portrait(), lambda v: min(255, 150 + v))
+    assert "too_bright" in codes(samples.jpeg(washed))
+
+
+def test_two_faces_are_refused(samples: Any) -> None:
+    face = samples.astronaut().crop((150, 30, 300, 200)).resize((200, 227))
+    canvas = Image.new("RGB", (480, 600), (200, 200, 200))
+    canvas.paste(face, (20, 150))
+    canvas.paste(face, (260, 150))
+    assert codes(samples.jpeg(canvas)) == {"several_faces"}
+
+
+def test_a_face_far_from_the_centre_is_refused(samples: Any) -> None:
+    off = samples.astronaut().crop((152, 0, 512, 450)).resize((480, 600))
+    assert codes(samples.jpeg(off)) == {"face_off_centre"}
+
+
+def test_a_face_too_small_in_the_frame_is_refused(samples: Any) -> None:
+    canvas = Image.new("RGB", (480, 600), (170, 170, 170))
+    canvas.paste(samples.portrait().resize((200, 250)), (140, 80))
+    assert "face_too_small" in codes(samples.jpeg(canvas))
+
+
+def test_a_sideways_exif_orientation_is_applied_before_checking(samples: Any) -> None:
+    # Stored landscape, displayed portrait: the checks see what people see.
+    rotated = samples.portrait().rotate(90, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn 90 degrees clockwise to display
+    assert codes(samples.jpeg(rotated, exif=exif.tobytes())) == set()
+    assert "not_portrait_4_5" in codes(samples.jpeg(rotated))
+
+
+def test_the_card_image_is_a_small_normalised_jpeg_the_event_accepts(samples: Any) -> None:
+    big = samples.png(samples.portrait().resize((960, 1200)))
+    image = card_image(big, SPEC)
+    assert image.startswith(b"\xff\xd8")
+    assert len(image) <= SPEC.card_max_bytes
+    with Image.open(io.BytesIO(image)) as decoded:
+        assert decoded.size == (300, 375)
+        assert decoded.format == "JPEG"
+        assert "exif" not in decoded.info
+    event = PhotoApproved(
+        photo_id=uuid.uuid4(),
+        student_no="20261234",
+        approved_by="card.office",
+        approved_at=datetime.now(UTC),
+        card_image_jpeg_base64=base64.b64encode(image).decode(),
+        card_image_sha256=hashlib.sha256(image).hexdigest(),
+    )
+    assert event.card_image() == image
+
+
+def test_the_published_specification_carries_the_numbers() -> None:
+    published = SPEC.published()
+    assert published["min_resolution"] == {"width": 360, "height": 450}
+    assert published["aspect_ratio"]["width_to_height"] == pytest.approx(0.8)
+    assert published["face"]["count"] == 1
