@@ -8,14 +8,21 @@ from opr_shared.settings import ServiceSettings
 
 from notifier import messaging
 from notifier.api.routes import router
+from notifier.domain.messages import House
 from notifier.handlers.delivery import DeliveryWorker
+from notifier.handlers.reminders import ReminderWorker
 from notifier.settings import Settings
 from notifier.smtp import smtp_sender
 from notifier.store import INDEXES
 
 
+def house_of(settings: Settings) -> House:
+    return House(portal_url=settings.portal_url, enquiry_email=settings.enquiry_email)
+
+
 def build_runtime(settings: ServiceSettings) -> ServiceRuntime:
     assert isinstance(settings, Settings)
+    house = house_of(settings)
 
     def workers(runtime: ServiceRuntime) -> list[Worker]:
         return [
@@ -26,11 +33,18 @@ def build_runtime(settings: ServiceSettings) -> ServiceRuntime:
                 poll_seconds=settings.delivery_poll_seconds,
                 max_attempts=settings.delivery_max_attempts,
                 max_backoff_seconds=settings.delivery_max_backoff_seconds,
-            )
+                lease_seconds=settings.delivery_lease_seconds,
+            ),
+            ReminderWorker(
+                runtime.uow,
+                house,
+                poll_seconds=settings.reminder_poll_seconds,
+                days_before=settings.reminder_days_before,
+            ),
         ]
 
     return ServiceRuntime(
-        settings, subscriptions=messaging.subscriptions(), indexes=INDEXES, workers=workers
+        settings, subscriptions=messaging.subscriptions(house), indexes=INDEXES, workers=workers
     )
 
 
@@ -40,5 +54,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         runtime,
         routers=[router],
         title="Notifier",
-        description="E-mail for every milestone, the delivery log and each student's inbox.",
+        description=(
+            "E-mail for every milestone (bilingual), the delivery log, resending failed "
+            "deliveries, template previews and each student's inbox."
+        ),
     )

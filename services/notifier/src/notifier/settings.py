@@ -15,6 +15,24 @@ class Settings(ServiceSettings):
     smtp_password: SecretStr | None = None
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "Academic Registry <registry@university.example>"
+    enquiry_email: str = Field(
+        default="progreg@university.example",
+        description="The registry's enquiry address, printed in every message.",
+    )
+    portal_path: str = Field(
+        default="/", description="Path of the student portal on PUBLIC_BASE_URL, for links."
+    )
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_max_backoff_seconds: float = 300.0
+    delivery_lease_seconds: float = Field(
+        default=120.0, gt=0, description="How long a claim lasts before another worker may retry."
+    )
+    reminder_poll_seconds: float = Field(default=300.0, gt=0)
+    reminder_days_before: tuple[int, ...] = Field(
+        default=(7, 3, 1), description="Days before the deadline on which reminders go out."
+    )
+
+    @property
+    def portal_url(self) -> str:
+        return self.public_base_url.rstrip("/") + "/" + self.portal_path.lstrip("/")

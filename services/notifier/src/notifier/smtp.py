@@ -1,18 +1,57 @@
-"""The SMTP adapter: one message, one connection (the volumes here are modest)."""
+"""The SMTP adapter, with a point of no return inside the DATA command.
+
+The message is sent up to, but not including, the final ``.`` that tells the
+server to accept it. Then ``commit()`` records in the database that this
+message is being committed; only if that succeeded is the ``.`` sent. A server
+never delivers a message whose DATA was not terminated, so:
+
+- a crash before ``commit()`` leaves nothing delivered: the message is retried;
+- a crash after it is taken as delivered (the ``.`` follows within
+  microseconds): the message is never sent twice.
+
+One message, one connection: the volumes here are modest.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 
 import aiosmtplib
+from aiosmtplib.email import flatten_message
 
 from notifier.settings import Settings
 
+Commit = Callable[[], Awaitable[bool]]
+Send = Callable[[EmailMessage, str, list[str], Commit], Awaitable[None]]
 
-def smtp_sender(settings: Settings):  # type: ignore[no-untyped-def]
-    async def send(message: EmailMessage) -> None:
-        await aiosmtplib.send(
-            message,
+_LINE_ENDINGS = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class NotCommitted(Exception):
+    """The claim was lost before the point of no return; nothing was delivered."""
+
+
+class DeliveryUncertain(Exception):
+    """The final ``.`` went out but no answer came back: most likely delivered."""
+
+
+def data_payload(raw: bytes) -> bytes:
+    """The message as DATA carries it, without the terminating ``.`` line."""
+    body = _LINE_ENDINGS.sub(b"\r\n", raw)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return _LEADING_DOT.sub(b"..", body)
+
+
+def smtp_sender(settings: Settings) -> Send:
+    async def send(
+        message: EmailMessage, sender: str, recipients: list[str], commit: Commit
+    ) -> None:
+        raw = flatten_message(message, utf8=False, cte_type="7bit")
+        client = aiosmtplib.SMTP(
             hostname=settings.smtp_host,
             port=settings.smtp_port,
             start_tls=settings.smtp_starttls,
@@ -20,5 +59,33 @@ def smtp_sender(settings: Settings):  # type: ignore[no-untyped-def]
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             timeout=settings.smtp_timeout_seconds,
         )
+        await client.connect()
+        try:
+            await client.mail(sender)
+            for recipient in recipients:
+                await client.rcpt(recipient)
+            started = await client.execute_command(b"DATA")
+            if started.code != 354:
+                raise aiosmtplib.SMTPDataError(started.code, started.message)
+            protocol = client.protocol
+            if protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("connection lost")
+            protocol.write(data_payload(raw))
+            if not await commit():
+                raise NotCommitted()
+            protocol.write(b".\r\n")
+            try:
+                reply = await protocol.read_response(timeout=settings.smtp_timeout_seconds)
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                raise DeliveryUncertain(f"{type(exc).__name__}: {exc}") from exc
+            if reply.code != 250:
+                raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        except BaseException:
+            client.close()  # abrupt: an unterminated DATA is discarded by the server
+            raise
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
 
     return send

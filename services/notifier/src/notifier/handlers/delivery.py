@@ -1,9 +1,23 @@
 """Delivering queued notifications over SMTP, with retries and back-off.
 
-A notification is claimed (``sending`` with a lease), sent, then marked ``sent``
-together with NotificationSent in one transaction. A failure schedules a retry;
-after the last attempt it is ``failed`` with NotificationFailed. A claim whose
-lease ran out (the process died mid-send) is picked up again.
+A notification is claimed (``sending``, a lease and a claim id), sent up to the
+SMTP point of no return, marked ``committing`` (only while the claim is still
+ours), then the final ``.`` goes out; on ``250`` it is marked ``sent`` together
+with NotificationSent in one transaction. A failure schedules a retry; after
+the last attempt it is ``failed`` with NotificationFailed.
+
+After a crash:
+- a claim that never reached ``committing`` is claimed again when its lease
+  runs out and sent again: the server discarded the unterminated message;
+- a claim that reached ``committing`` is *not* sent again: it is settled as
+  sent, flagged ``confirmed: false`` in the delivery log (the process died
+  between the point of no return and recording the server's answer).
+
+So a message is never sent twice. The residual risk is the other way round and
+narrow: a process dying in the microseconds between the ``committing`` write
+and the ``.`` leaving its socket, or a server refusing the ``.`` while nobody
+listens, leaves a message marked sent (unconfirmed) that was not delivered.
+Staff see ``confirmed: false`` in the log and may resend it.
 """
 
 from __future__ import annotations
@@ -11,9 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import Any
 
 from opr_shared.events.catalogue import NotificationFailed, NotificationSent
@@ -21,12 +37,20 @@ from opr_shared.store.mongo import Transaction, UnitOfWork
 from pymongo import ASCENDING, ReturnDocument
 
 from notifier.domain.notification import retry_delay
+from notifier.smtp import DeliveryUncertain, NotCommitted, Send
 from notifier.store import NOTIFICATIONS
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[EmailMessage], Awaitable[None]]
-CLAIM_LEASE = timedelta(minutes=2)
+_ADDRESS = re.compile(r"[^\s<>@,;:\"']+@[^\s<>@,;:\"']+")
+LOG_KEEP = 30
+
+__all__ = ["DeliveryWorker", "Send", "redact", "to_email"]
+
+
+def redact(error: str) -> str:
+    """An error message without e-mail addresses, short enough for the log."""
+    return _ADDRESS.sub("<address>", error)[:500]
 
 
 def to_email(doc: dict[str, Any], mail_from: str) -> EmailMessage:
@@ -34,12 +58,17 @@ def to_email(doc: dict[str, Any], mail_from: str) -> EmailMessage:
     message["From"] = mail_from
     message["To"] = ", ".join(doc["recipients"])
     message["Subject"] = doc["subject"]
-    # A stable Message-ID lets mail systems drop a copy sent twice after a crash.
+    # A stable Message-ID lets mail systems recognise a copy should one ever be sent twice.
     message["Message-ID"] = f"<{doc['_id']}@notifier.registration>"
     message["X-Notification-Id"] = doc["_id"]
-    message.set_content(doc["text"])
-    message.add_alternative(doc["html"], subtype="html")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(doc["text"], cte="quoted-printable")
+    message.add_alternative(doc["html"], subtype="html", cte="quoted-printable")
     return message
+
+
+def _entry(event: str, at: datetime, **detail: Any) -> dict[str, Any]:
+    return {"$each": [{"at": at, "event": event, **detail}], "$slice": -LOG_KEEP}
 
 
 class DeliveryWorker:
@@ -52,13 +81,16 @@ class DeliveryWorker:
         poll_seconds: float,
         max_attempts: int,
         max_backoff_seconds: float,
+        lease_seconds: float = 120.0,
     ) -> None:
         self.uow = uow
         self.send = send
         self.mail_from = mail_from
+        self.envelope_from = parseaddr(mail_from)[1] or mail_from
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
         self.max_backoff_seconds = max_backoff_seconds
+        self.lease = timedelta(seconds=lease_seconds)
         self._stopping = asyncio.Event()
 
     async def stop(self) -> None:
@@ -67,13 +99,13 @@ class DeliveryWorker:
     async def run(self) -> None:
         while not self._stopping.is_set():
             try:
-                delivered = await self.deliver_due()
+                done = await self.settle_abandoned() + await self.deliver_due()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("delivery loop failed; retrying")
-                delivered = 0
-            if delivered == 0:
+                done = 0
+            if done == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
 
@@ -88,39 +120,92 @@ class DeliveryWorker:
             done += 1
         return done
 
+    async def settle_abandoned(self) -> int:
+        """Settle claims that died after their point of no return: sent, unconfirmed."""
+        now = datetime.now(UTC)
+        abandoned = (
+            await self.uow.db[NOTIFICATIONS]
+            .find({"status": "sending", "lease_until": {"$lt": now}, "committing": True})
+            .to_list()
+        )
+        for doc in abandoned:
+            log.warning(
+                "delivery settled without the server's answer",
+                extra={"notification_id": doc["_id"]},
+            )
+            await self._mark_sent(doc, confirmed=False, note="process stopped after commit point")
+        return len(abandoned)
+
     async def _claim(self) -> dict[str, Any] | None:
         now = datetime.now(UTC)
-        notifications = self.uow.db[NOTIFICATIONS]
-        claimed: dict[str, Any] | None = await notifications.find_one_and_update(
+        claimed: dict[str, Any] | None = await self.uow.db[NOTIFICATIONS].find_one_and_update(
             {
                 "$or": [
                     {"status": "pending", "next_attempt_at": {"$lte": now}},
-                    {"status": "sending", "lease_until": {"$lt": now}},
+                    {"status": "sending", "lease_until": {"$lt": now}, "committing": False},
                 ]
             },
-            {"$set": {"status": "sending", "lease_until": now + CLAIM_LEASE}},
+            {
+                "$set": {
+                    "status": "sending",
+                    "lease_until": now + self.lease,
+                    "claim_id": uuid.uuid4().hex,
+                    "committing": False,
+                }
+            },
             sort=[("next_attempt_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
         return claimed
 
     async def _deliver(self, doc: dict[str, Any]) -> None:
-        try:
-            await self.send(to_email(doc, self.mail_from))
-        except Exception as exc:
-            await self._failed(doc, f"{type(exc).__name__}: {exc}")
-            return
+        notifications = self.uow.db[NOTIFICATIONS]
 
+        async def commit() -> bool:
+            result = await notifications.update_one(
+                {"_id": doc["_id"], "claim_id": doc["claim_id"], "status": "sending"},
+                {"$set": {"committing": True, "committed_at": datetime.now(UTC)}},
+            )
+            return result.modified_count == 1
+
+        try:
+            await self.send(
+                to_email(doc, self.mail_from), self.envelope_from, doc["recipients"], commit
+            )
+        except NotCommitted:
+            log.warning("claim lost before sending; left to its new owner")
+            return
+        except DeliveryUncertain as exc:
+            await self._mark_sent(doc, confirmed=False, note=redact(str(exc)))
+            return
+        except Exception as exc:
+            await self._failed(doc, redact(f"{type(exc).__name__}: {exc}"))
+            return
+        await self._mark_sent(doc, confirmed=True)
+
+    async def _mark_sent(self, doc: dict[str, Any], *, confirmed: bool, note: str = "") -> None:
         async def mark_sent(tx: Transaction) -> None:
             now = datetime.now(UTC)
-            await tx.db[NOTIFICATIONS].update_one(
-                {"_id": doc["_id"]},
+            result = await tx.db[NOTIFICATIONS].update_one(
+                {"_id": doc["_id"], "claim_id": doc["claim_id"], "status": "sending"},
                 {
-                    "$set": {"status": "sent", "sent_at": now, "attempts": doc["attempts"] + 1},
-                    "$unset": {"lease_until": "", "last_error": ""},
+                    "$set": {
+                        "status": "sent",
+                        "sent_at": now,
+                        "attempts": doc["attempts"] + 1,
+                        "confirmed": confirmed,
+                    },
+                    "$unset": {"lease_until": "", "claim_id": "", "committing": ""},
+                    "$push": {
+                        "log": _entry(
+                            "sent" if confirmed else "sent_unconfirmed", now, **_note(note)
+                        )
+                    },
                 },
                 session=tx.session,
             )
+            if result.modified_count != 1:
+                return  # settled by someone else already
             tx.publish(
                 NotificationSent(
                     notification_id=doc["_id"],
@@ -145,36 +230,38 @@ class DeliveryWorker:
 
         async def record(tx: Transaction) -> None:
             now = datetime.now(UTC)
+            update: dict[str, Any] = {"attempts": attempts, "last_error": error}
             if attempts < self.max_attempts:
-                update: dict[str, Any] = {
-                    "status": "pending",
-                    "attempts": attempts,
-                    "last_error": error[:500],
-                    "next_attempt_at": now + retry_delay(attempts, self.max_backoff_seconds),
-                }
+                update["status"] = "pending"
+                update["next_attempt_at"] = now + retry_delay(attempts, self.max_backoff_seconds)
             else:
-                update = {
-                    "status": "failed",
-                    "attempts": attempts,
-                    "last_error": error[:500],
-                    "failed_at": now,
-                }
+                update["status"] = "failed"
+                update["failed_at"] = now
+            result = await tx.db[NOTIFICATIONS].update_one(
+                {"_id": doc["_id"], "claim_id": doc["claim_id"], "status": "sending"},
+                {
+                    "$set": update,
+                    "$unset": {"lease_until": "", "claim_id": "", "committing": ""},
+                    "$push": {"log": _entry("attempt_failed", now, error=error)},
+                },
+                session=tx.session,
+            )
+            if result.modified_count == 1 and update["status"] == "failed":
                 tx.publish(
                     NotificationFailed(
                         notification_id=doc["_id"],
                         student_no=doc["student_no"],
                         template=doc["template"],
-                        error=error[:500],
+                        error=error or "unknown error",
                         attempts=attempts,
                         cause_event_id=doc["cause_event_id"],
                         failed_at=now,
                     ),
                     subject=doc["student_no"],
                 )
-            await tx.db[NOTIFICATIONS].update_one(
-                {"_id": doc["_id"]},
-                {"$set": update, "$unset": {"lease_until": ""}},
-                session=tx.session,
-            )
 
         await self.uow.run(record, causation_id=doc["cause_event_id"])
+
+
+def _note(note: str) -> dict[str, str]:
+    return {"note": note} if note else {}

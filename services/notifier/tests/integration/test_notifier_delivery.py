@@ -1,0 +1,653 @@
+"""Notifier against real servers: MongoDB from the session infrastructure and an
+SMTP sink of its own (so it can refuse mail without disturbing anyone else)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from notifier.domain.messages import House
+from notifier.handlers.delivery import DeliveryWorker
+from notifier.handlers.reminders import ReminderWorker
+from notifier.messaging import subscriptions
+from notifier.settings import Settings
+from notifier.smtp import smtp_sender
+from notifier.store import INDEXES, NOTIFICATIONS
+from opr_shared.events.catalogue import (
+    AccountActivated,
+    AdmissionRoute,
+    DocumentRejected,
+    DocumentType,
+    IntakeScheduled,
+    InvitationIssued,
+    OutstandingItem,
+    OutstandingState,
+    PhotoRejected,
+    RegistrationCompleted,
+    RegistrationStatus,
+    RegistrationStatusChanged,
+    StudentAdmitted,
+    subject_of,
+)
+from opr_shared.events.envelope import Envelope, EventPayload
+from opr_shared.localinfra import Endpoints, free_port
+from opr_shared.messaging.consumer import EventConsumer, Outcome, Record
+from opr_shared.smtpsink import (
+    accept_mail,
+    envelope_recipients,
+    mail_files,
+    read_mailbox,
+    refuse_mail,
+    text_body,
+    wait_for_mails,
+)
+from opr_shared.store.mongo import OUTBOX, UnitOfWork, ensure_indexes, plumbing_indexes
+from pymongo import AsyncMongoClient
+
+pytestmark = pytest.mark.integration
+
+HOUSE = House(portal_url="https://portal.example/", enquiry_email="progreg@example.edu.hk")
+
+
+@dataclass
+class Sink:
+    port: int
+    maildir: Path
+
+    def mails_to(self, address: str) -> list[Any]:
+        return [m for m in read_mailbox(self.maildir) if address in envelope_recipients(m)]
+
+
+@pytest.fixture(scope="module")
+def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sink]:
+    """An SMTP sink process this module owns."""
+    maildir = tmp_path_factory.mktemp("notifier-mail")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "opr_shared.smtpsink",
+            "--port",
+            str(port),
+            "--maildir",
+            str(maildir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import socket
+        import time
+
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield Sink(port, maildir)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+class Notifier:
+    """The notifier's consumer and delivery worker over a private database."""
+
+    def __init__(self, mongo: AsyncMongoClient[dict[str, Any]], db: str, sink: Sink) -> None:
+        self.uow = UnitOfWork(mongo, db, "notifier")
+        self.db = mongo[db]
+        self.consumer = EventConsumer(subscriptions(HOUSE), self.uow, _NoDeadLetters())
+        settings = Settings(smtp_host="127.0.0.1", smtp_port=sink.port, smtp_timeout_seconds=5)
+        self.worker = DeliveryWorker(
+            self.uow,
+            smtp_sender(settings),
+            mail_from=settings.mail_from,
+            poll_seconds=0.1,
+            max_attempts=8,
+            max_backoff_seconds=0.5,
+            lease_seconds=2,
+        )
+
+    async def consume(self, event: EventPayload | Envelope) -> Outcome:
+        envelope = event if isinstance(event, Envelope) else wrap(event)
+        return await self.consumer.handle(
+            Record(
+                topic=envelope.topic,
+                partition=0,
+                offset=0,
+                key=envelope.key,
+                value=envelope.to_bytes(),
+                headers={k: v.encode() for k, v in envelope.headers().items()},
+            )
+        )
+
+    async def drain(self, timeout: float = 30) -> None:
+        """Deliver until nothing is pending or being sent."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while await self.db[NOTIFICATIONS].count_documents(
+            {"status": {"$in": ["pending", "sending"]}}
+        ):
+            assert loop.time() < deadline, "deliveries did not finish"
+            if await self.worker.settle_abandoned() + await self.worker.deliver_due() == 0:
+                await asyncio.sleep(0.1)
+
+    async def notifications(self, student_no: str) -> list[dict[str, Any]]:
+        return await self.db[NOTIFICATIONS].find({"student_no": student_no}).to_list()
+
+
+class _NoDeadLetters:
+    async def dead_letter(self, record: Record, error: str, attempts: int) -> None:
+        raise AssertionError(f"dead-lettered: {error}")
+
+
+def wrap(payload: EventPayload) -> Envelope:
+    return Envelope.wrap(payload, subject=subject_of(payload), correlation_id=str(uuid.uuid4()))
+
+
+@pytest.fixture
+async def notifier(infra: Endpoints, sink: Sink) -> AsyncIterator[Notifier]:
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    db = f"notifier_t_{uuid.uuid4().hex[:10]}"
+    await ensure_indexes(mongo[db], {**plumbing_indexes(), **INDEXES})
+    yield Notifier(mongo, db, sink)
+    await mongo.drop_database(db)
+    await mongo.close()
+
+
+def student() -> tuple[str, str]:
+    number = f"2{uuid.uuid4().int % 10**7:07d}"
+    return number, f"s{number}.{uuid.uuid4().hex[:6]}@example.com"
+
+
+def admitted(number: str, email: str) -> StudentAdmitted:
+    return StudentAdmitted(
+        student_no=number,
+        surname="CHAN",
+        given_names="Tai Man",
+        chinese_name="陳大文",
+        date_of_birth=date(2008, 3, 1),
+        personal_email=email,
+        mobile="+85291234567",
+        programme_code="BBA",
+        programme_name="Bachelor of Business Administration",
+        intake_year=2031,
+        admission_route=AdmissionRoute.JUPAS,
+    )
+
+
+def invitation(number: str, email: str) -> InvitationIssued:
+    return InvitationIssued(
+        student_no=number,
+        personal_email=email,
+        surname="CHAN",
+        given_names="Tai Man",
+        chinese_name="陳大文",
+        activation_url=f"https://portal.example/activate?token={uuid.uuid4().hex}",
+        activation_expires_at=datetime(2031, 8, 15, tzinfo=UTC),
+        intake_year=2031,
+        invitation_no=1,
+    )
+
+
+async def test_an_event_redelivered_three_times_sends_one_email(
+    notifier: Notifier, sink: Sink
+) -> None:
+    number, email = student()
+    envelope = wrap(invitation(number, email))
+    outcomes = [await notifier.consume(envelope) for _ in range(3)]
+    assert outcomes == [Outcome.HANDLED, Outcome.DUPLICATE, Outcome.DUPLICATE]
+    await notifier.drain()
+    await asyncio.sleep(0.5)
+    mails = sink.mails_to(email)
+    assert len(mails) == 1
+    assert "Invitation to Program Registration" in " ".join(str(mails[0]["Subject"]).split())
+    body = text_body(mails[0])
+    assert "Dear Tai Man CHAN," in body
+    assert "陳大文 同學" in body
+    [doc] = await notifier.notifications(number)
+    assert doc["status"] == "sent"
+    assert doc["confirmed"] is True
+    assert mails[0]["Message-ID"] == f"<{doc['_id']}@notifier.registration>"
+    sent = await notifier.db[OUTBOX].find({"event_type": "NotificationSent"}).to_list()
+    assert len(sent) == 1
+
+
+async def test_smtp_down_for_a_while_then_back_delivers_everything_once(
+    notifier: Notifier, sink: Sink
+) -> None:
+    students = [student() for _ in range(4)]
+    refuse_mail(sink.maildir)
+    try:
+        for number, email in students:
+            await notifier.consume(invitation(number, email))
+        # Every message meets the 451 at least once and is scheduled again.
+        for _ in range(3):
+            await notifier.worker.deliver_due()
+        for number, email in students:
+            assert sink.mails_to(email) == []
+            [doc] = await notifier.notifications(number)
+            assert doc["status"] == "pending"
+            assert doc["attempts"] >= 1
+            assert "451" in doc["last_error"]
+            assert "@" not in doc["last_error"]
+    finally:
+        accept_mail(sink.maildir)
+    await notifier.drain()
+    await asyncio.sleep(0.5)
+    for number, email in students:
+        assert len(sink.mails_to(email)) == 1
+        [doc] = await notifier.notifications(number)
+        assert doc["status"] == "sent"
+        assert [e["event"] for e in doc["log"]][-1] == "sent"
+
+
+async def test_the_last_failed_attempt_is_failed_and_staff_can_resend(
+    notifier: Notifier, sink: Sink
+) -> None:
+    number, email = student()
+    notifier.worker.max_attempts = 2
+    refuse_mail(sink.maildir)
+    try:
+        await notifier.consume(invitation(number, email))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while (await notifier.notifications(number))[0]["status"] != "failed":
+            assert loop.time() < deadline
+            await notifier.worker.deliver_due()
+            await asyncio.sleep(0.2)
+    finally:
+        accept_mail(sink.maildir)
+    failed = await notifier.db[OUTBOX].find({"event_type": "NotificationFailed"}).to_list()
+    assert len(failed) == 1
+    assert sink.mails_to(email) == []
+
+
+async def test_a_milestone_before_the_contact_waits_then_goes_out(
+    notifier: Notifier, sink: Sink
+) -> None:
+    number, email = student()
+    await notifier.consume(
+        IntakeScheduled(
+            intake_year=2031,
+            registration_deadline=datetime(2031, 8, 14, 9, tzinfo=UTC),
+            term_start=date(2031, 9, 1),
+            age_cutoff=date(2031, 9, 1),
+        )
+    )
+    await notifier.consume(
+        PhotoRejected(
+            photo_id=uuid.uuid4(),
+            student_no=number,
+            reasons=["The photo is blurred."],
+            rejected_by="system",
+            rejected_at=datetime.now(UTC),
+        )
+    )
+    [parked] = await notifier.notifications(number)
+    assert parked["status"] == "awaiting_contact"
+    await notifier.drain()
+    assert sink.mails_to(email) == []
+
+    await notifier.consume(admitted(number, email))
+    await notifier.drain()
+    [mail] = await wait_for_mails(sink.maildir, lambda m: email in envelope_recipients(m))
+    body = text_body(mail)
+    assert "The photo is blurred." in body
+    assert "no later than the term start on 01/09/2031" in body
+    [doc] = await notifier.notifications(number)
+    assert "facts" not in doc
+
+
+async def test_acknowledgement_goes_to_both_addresses_in_one_message(
+    notifier: Notifier, sink: Sink
+) -> None:
+    number, email = student()
+    university = f"u{number}@connect.example.edu.hk"
+    await notifier.consume(admitted(number, email))
+    await notifier.consume(
+        AccountActivated(
+            student_no=number,
+            university_email=university,
+            personal_email=email,
+            activated_at=datetime.now(UTC),
+        )
+    )
+    consent = OutstandingItem(
+        item="parent_consent_form",
+        label="Parent/guardian consent form",
+        compulsory=False,
+        due_by=date(2031, 9, 1),
+        state=OutstandingState.MISSING,
+    )
+    await notifier.consume(
+        RegistrationCompleted(
+            student_no=number,
+            intake_year=2031,
+            university_email=None,
+            personal_email=email,
+            outstanding=[consent],
+            completed_at=datetime.now(UTC),
+        )
+    )
+    await notifier.drain()
+    await asyncio.sleep(0.3)
+    templates = sorted(d["template"] for d in await notifier.notifications(number))
+    assert templates == ["account_activated", "registration_completed"]
+    [ack] = [
+        m for m in sink.mails_to(email) if "Acknowledgement" in " ".join(str(m["Subject"]).split())
+    ]
+    assert envelope_recipients(ack) == [university, email]
+    assert "Parent/guardian consent form (due by 01/09/2031)" in text_body(ack)
+
+
+async def test_rejected_document_email_says_why_and_how(notifier: Notifier, sink: Sink) -> None:
+    number, email = student()
+    await notifier.consume(admitted(number, email))
+    await notifier.consume(
+        DocumentRejected(
+            document_id=uuid.uuid4(),
+            student_no=number,
+            doc_type=DocumentType.PASSPORT,
+            version=2,
+            reason="The passport expires before 1 September 2031.",
+            rejected_by="officer.lam",
+            rejected_at=datetime.now(UTC),
+        )
+    )
+    await notifier.drain()
+    [mail] = await wait_for_mails(sink.maildir, lambda m: email in envelope_recipients(m))
+    body = text_body(mail)
+    assert "The passport expires before 1 September 2031." in body
+    assert "How to upload it again" in body
+    assert "護照" in body
+    assert "officer.lam" not in body
+
+
+async def test_a_claim_lost_before_the_point_of_no_return_delivers_nothing(
+    notifier: Notifier, sink: Sink
+) -> None:
+    number, email = student()
+    await notifier.consume(invitation(number, email))
+    claimed = await notifier.worker._claim()
+    assert claimed is not None
+    # Another worker took the claim over (its lease ran out) before this one committed.
+    await notifier.db[NOTIFICATIONS].update_one(
+        {"_id": claimed["_id"]}, {"$set": {"claim_id": "someone-else"}}
+    )
+    await notifier.worker._deliver(claimed)
+    await asyncio.sleep(0.5)
+    assert sink.mails_to(email) == []
+    [doc] = await notifier.notifications(number)
+    assert doc["status"] == "sending"
+    assert doc["committing"] is False
+
+
+async def test_a_claim_that_died_after_the_point_of_no_return_is_not_sent_again(
+    notifier: Notifier, sink: Sink
+) -> None:
+    number, email = student()
+    await notifier.consume(invitation(number, email))
+    claimed = await notifier.worker._claim()
+    assert claimed is not None
+    # As if the process died right after the commit write: committing, lease run out.
+    await notifier.db[NOTIFICATIONS].update_one(
+        {"_id": claimed["_id"]},
+        {"$set": {"committing": True, "lease_until": datetime.now(UTC) - timedelta(seconds=1)}},
+    )
+    await notifier.drain()
+    assert sink.mails_to(email) == []
+    [doc] = await notifier.notifications(number)
+    assert doc["status"] == "sent"
+    assert doc["confirmed"] is False
+
+
+async def test_deadline_reminders_once_per_student_per_reminder_day(
+    notifier: Notifier, sink: Sink
+) -> None:
+    owing, owing_email = student()
+    done, done_email = student()
+    year = 2040 + uuid.uuid4().int % 50
+    deadline = datetime(year, 8, 14, 9, tzinfo=UTC)
+    await notifier.consume(
+        IntakeScheduled(
+            intake_year=year,
+            registration_deadline=deadline,
+            term_start=date(year, 9, 1),
+            age_cutoff=date(year, 9, 1),
+        )
+    )
+    for number, email in ((owing, owing_email), (done, done_email)):
+        await notifier.consume(admitted(number, email))
+        await notifier.consume(
+            RegistrationStatusChanged(
+                student_no=number,
+                intake_year=year,
+                to_status=RegistrationStatus.IN_PROGRESS,
+                reason="opened",
+                outstanding=[
+                    OutstandingItem(
+                        item="passport",
+                        label="Passport",
+                        compulsory=True,
+                        state=OutstandingState.MISSING,
+                    )
+                ],
+                changed_at=datetime(year, 7, 1, tzinfo=UTC),
+            )
+        )
+    await notifier.consume(
+        RegistrationStatusChanged(
+            student_no=done,
+            intake_year=year,
+            from_status=RegistrationStatus.IN_PROGRESS,
+            to_status=RegistrationStatus.COMPLETED,
+            reason="all_verified",
+            outstanding=[],
+            changed_at=datetime(year, 7, 2, tzinfo=UTC),
+        )
+    )
+    clock = {"now": datetime(year, 8, 7, 2, tzinfo=UTC)}
+    reminders = ReminderWorker(
+        notifier.uow, HOUSE, poll_seconds=1, days_before=(7, 3, 1), clock=lambda: clock["now"]
+    )
+    assert await reminders.remind_due() == 1
+    assert await reminders.remind_due() == 0  # same day: nothing more
+    clock["now"] = datetime(year, 8, 11, 2, tzinfo=UTC)
+    assert await reminders.remind_due() == 1
+    await notifier.drain()
+    await asyncio.sleep(0.3)
+    mails = sink.mails_to(owing_email)
+    assert len(mails) == 2
+    assert f"14/08/{year} 17:00 (HKT)" in text_body(mails[0])
+    assert "Passport" in text_body(mails[0])
+    assert sink.mails_to(done_email) == []
+
+
+async def test_the_service_killed_mid_batch_loses_nothing_and_doubles_nothing(
+    infra: Endpoints, sink: Sink, stack_factory: Any
+) -> None:
+    """A real notifier process, SIGKILLed while it works through a batch, restarted."""
+    from notifier.domain.notification import new_notification, rendered
+    from notifier.domain.samples import sample_context
+    from notifier.domain.templates import render
+
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    db = f"notifier_k_{uuid.uuid4().hex[:10]}"
+    await ensure_indexes(mongo[db], {**plumbing_indexes(), **INDEXES})
+    tag = uuid.uuid4().hex[:8]
+    count = 200
+    now = datetime.now(UTC)
+    docs = []
+    for i in range(count):
+        doc = new_notification(
+            template="card_ready",
+            student_no=f"2{i:07d}",
+            cause_event_id=uuid.uuid4(),
+            facts={},
+            given_addresses={},
+            at=now,
+        )
+        message = render("card_ready", sample_context("card_ready"))
+        doc.update(rendered(doc, message, [f"k{i}.{tag}@example.com"], now))
+        docs.append(doc)
+    await mongo[db][NOTIFICATIONS].insert_many(docs)
+
+    def mine(message: Any) -> bool:
+        return any(r.endswith(f".{tag}@example.com") for r in envelope_recipients(message))
+
+    env = {
+        "MONGODB_DATABASE": db,
+        "KAFKA_GROUP_ID": f"notifier-kill-{tag}",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(sink.port),
+        "DELIVERY_LEASE_SECONDS": "3",
+        "DELIVERY_POLL_SECONDS": "0.2",
+        "OUTBOX_RELAY_ENABLED": "false",
+    }
+    stack = stack_factory(services=["notifier"], extra_env={"notifier": env}, start=False)
+    try:
+        baseline = len(mail_files(sink.maildir))
+        await asyncio.to_thread(stack.start)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while len(mail_files(sink.maildir)) - baseline < 10:  # cheap: names only
+            assert loop.time() < deadline, "the notifier delivered nothing"
+            await asyncio.sleep(0.01)
+        stack.kill_service("notifier")
+        before = len([m for m in read_mailbox(sink.maildir) if mine(m)])
+        assert before < count, "the batch finished before the kill; nothing was tested"
+        await asyncio.to_thread(stack.start_service, "notifier")
+        await wait_for_mails(sink.maildir, mine, count=count, timeout=180, poll_interval=1)
+        await asyncio.sleep(5)  # longer than the lease: a duplicate would have shown by now
+    finally:
+        await asyncio.to_thread(stack.stop)
+    ids = [str(m["X-Notification-Id"]) for m in read_mailbox(sink.maildir) if mine(m)]
+    assert sorted(ids) == sorted(d["_id"] for d in docs)  # each exactly once
+    statuses = await mongo[db][NOTIFICATIONS].distinct("status")
+    assert statuses == ["sent"]
+    await mongo.drop_database(db)
+    await mongo.close()
+
+
+async def test_inbox_preview_and_resend_over_http(notifier: Notifier, sink: Sink) -> None:
+    from types import SimpleNamespace
+
+    import httpx
+    from fastapi import FastAPI
+    from notifier.api.routes import router
+    from opr_shared.auth import (
+        KeySet,
+        Role,
+        TokenVerifier,
+        generate_private_key,
+        public_jwk,
+        sign_token,
+    )
+
+    key = generate_private_key()
+
+    async def jwks() -> dict[str, Any]:
+        return {"keys": [public_jwk(key, "k1")]}
+
+    app = FastAPI()
+    app.include_router(router, prefix="/api/notifier")
+    app.state.runtime = SimpleNamespace(db=notifier.db)
+    app.state.token_verifier = TokenVerifier(KeySet(jwks))
+
+    def token(role: Role, student_no: str | None = None) -> dict[str, str]:
+        signed = sign_token(
+            key,
+            "k1",
+            subject=student_no or "staff",
+            role=role,
+            ttl_seconds=600,
+            student_no=student_no,
+        )
+        return {"Authorization": f"Bearer {signed}"}
+
+    number, email = student()
+    other, other_email = student()
+    await notifier.consume(invitation(number, email))
+    await notifier.consume(invitation(other, other_email))
+    notifier.worker.max_attempts = 1
+    refuse_mail(sink.maildir)
+    try:
+        await notifier.worker.deliver_due()
+    finally:
+        accept_mail(sink.maildir)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        me = token(Role.STUDENT, number)
+        inbox = (await client.get("/api/notifier/me/notifications", headers=me)).json()
+        assert [i["template"] for i in inbox] == ["invitation"]
+        assert inbox[0]["read"] is False
+        assert inbox[0]["emailed"] is False
+        item = inbox[0]["id"]
+        opened = await client.get(f"/api/notifier/me/notifications/{item}", headers=me)
+        assert "陳大文" in opened.json()["text"]
+        read = await client.post(f"/api/notifier/me/notifications/{item}/read", headers=me)
+        assert read.json()["read"] is True
+        unread = await client.get("/api/notifier/me/notifications?unread=true", headers=me)
+        assert unread.json() == []
+        # Someone else's message is not found, and staff lists are not for students.
+        stranger = token(Role.STUDENT, other)
+        assert (
+            await client.get(f"/api/notifier/me/notifications/{item}", headers=stranger)
+        ).status_code == 404
+        assert (await client.get("/api/notifier/notifications", headers=me)).status_code == 403
+        assert (await client.get("/api/notifier/me/notifications")).status_code == 401
+
+        officer = token(Role.REGISTRY_OFFICER)
+        failed = await client.get(
+            f"/api/notifier/notifications?status=failed&student_no={number}", headers=officer
+        )
+        assert [f["id"] for f in failed.json()] == [item]
+        card_office = token(Role.CARD_OFFICE)
+        refused = await client.post(
+            f"/api/notifier/notifications/{item}/resend", headers=card_office
+        )
+        assert refused.status_code == 403
+        resent = await client.post(f"/api/notifier/notifications/{item}/resend", headers=officer)
+        assert resent.status_code == 202
+        assert resent.json()["status"] == "pending"
+        again = await client.post(f"/api/notifier/notifications/{item}/resend", headers=officer)
+        assert again.status_code == 409
+        notifier.worker.max_attempts = 8
+        await notifier.drain()
+        assert len(sink.mails_to(email)) == 1
+        detail = await client.get(f"/api/notifier/notifications/{item}", headers=officer)
+        assert [e["event"] for e in detail.json()["log"]] == [
+            "queued",
+            "attempt_failed",
+            "resend",
+            "sent",
+        ]
+
+        preview = await client.get(
+            "/api/notifier/templates/registration_completed/preview", headers=officer
+        )
+        assert preview.status_code == 200
+        assert "Acknowledgement of Program Registration" in preview.json()["subject"]
+        assert "家長" in preview.json()["html"]
+        html = await client.get(
+            "/api/notifier/templates/card_ready/preview?format=html", headers=officer
+        )
+        assert html.headers["content-type"].startswith("text/html")
+        missing = await client.get("/api/notifier/templates/nope/preview", headers=officer)
+        assert missing.status_code == 404
+        assert (await client.get("/api/notifier/templates/invitation/preview")).status_code == 401
