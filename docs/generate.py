@@ -29,7 +29,12 @@ VERSION = "1.0.0"
 
 
 def subscriptions_of(service: str) -> Subscriptions:
-    subscriptions: Subscriptions = importlib.import_module(f"{service}.messaging").subscriptions()
+    """The service's subscription table, as its composition root builds it."""
+    settings = importlib.import_module(f"{service}.settings").Settings(
+        environment="test", s3_endpoint="http://127.0.0.1:9", jwks_url="http://127.0.0.1:9/jwks"
+    )
+    runtime = importlib.import_module(f"{service}.main").build_runtime(settings)
+    subscriptions: Subscriptions = runtime.subscriptions
     return subscriptions
 
 

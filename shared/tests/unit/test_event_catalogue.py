@@ -39,28 +39,28 @@ from pydantic import BaseModel, ValidationError
 EVENTS = sorted(CATALOGUE.values(), key=lambda cls: cls.event_type)
 ids = [cls.event_type for cls in EVENTS]
 
-# The minimum of SPEC §4: every event listed there, with the services it names.
-SPEC_CONSUMERS: dict[str, set[str]] = {
-    "StudentAdmitted": {"registration", "documents", "notifier", "card"},
-    "InvitationIssued": {"notifier"},
-    "AccountActivated": {"registration", "notifier", "card"},
-    "FormSubmitted": {"documents", "notifier"},
-    "RegistrationStatusChanged": {"notifier", "card"},
-    "RegistrationCompleted": {"notifier", "card"},
-    "RegistrationIncomplete": {"notifier", "card"},
-    "RegistrationWithdrawn": {"notifier", "card"},
-    "DocumentUploaded": {"registration", "notifier"},
-    "DocumentVerified": {"registration", "notifier"},
-    "DocumentRejected": {"registration", "notifier"},
-    "PhotoSubmitted": {"registration", "card", "notifier"},
-    "PhotoApproved": {"registration", "card", "notifier"},
-    "PhotoRejected": {"registration", "card", "notifier"},
-    "CardIssued": {"registration", "notifier"},
-    "CardReadyForCollection": {"registration", "notifier"},
-    "CardCollected": {"registration", "notifier"},
-    "NotificationSent": set(),
-    "NotificationFailed": set(),
-}
+# SPEC §4, row by row: each row names a group of events and the services that
+# consume that group. Every named service consumes at least one event of its row
+# (card, for example, needs only PhotoApproved of the photo events).
+SPEC_ROWS: list[tuple[set[str], set[str]]] = [
+    ({"StudentAdmitted"}, {"registration", "documents", "notifier", "card"}),
+    ({"InvitationIssued"}, {"notifier"}),
+    ({"AccountActivated"}, {"registration", "notifier", "card"}),
+    ({"FormSubmitted"}, {"documents", "notifier"}),
+    (
+        {
+            "RegistrationStatusChanged",
+            "RegistrationCompleted",
+            "RegistrationIncomplete",
+            "RegistrationWithdrawn",
+        },
+        {"notifier", "card"},
+    ),
+    ({"DocumentUploaded", "DocumentVerified", "DocumentRejected"}, {"registration", "notifier"}),
+    ({"PhotoSubmitted", "PhotoApproved", "PhotoRejected"}, {"registration", "card", "notifier"}),
+    ({"CardIssued", "CardReadyForCollection", "CardCollected"}, {"registration", "notifier"}),
+    ({"NotificationSent", "NotificationFailed"}, set()),
+]
 
 
 def example_dict(cls: type[EventPayload]) -> dict[str, Any]:
@@ -136,8 +136,9 @@ class TestConsumers:
         assert set(CONSUMERS) == {cls.event_type for cls in EVENTS}
 
     def test_covers_the_spec(self) -> None:
-        for event_type, services in SPEC_CONSUMERS.items():
-            assert services <= CONSUMERS[event_type], event_type
+        for events, services in SPEC_ROWS:
+            for service in services:
+                assert any(service in CONSUMERS[e] for e in events), (service, events)
 
     def test_only_known_services_and_never_the_producer(self) -> None:
         for cls in EVENTS:

@@ -777,8 +777,8 @@ class PhotoSubmitted(EventPayload):
     """A student submitted a student-card photo that passed the automatic checks.
 
     Produced by documents when an uploaded photo meets the published specification
-    and awaits the card office's review. Consumed by registration (checklist),
-    card and notifier.
+    and awaits the card office's review. Consumed by registration (checklist)
+    and notifier.
     """
 
     event_type: ClassVar[str] = "PhotoSubmitted"
@@ -888,7 +888,7 @@ class PhotoRejected(EventPayload):
     Produced by documents when an upload fails the published photo specification
     (``rejected_by`` is ``system``) or card office staff reject it. The student may
     submit another photo until the term start. Consumed by registration
-    (checklist), card and notifier (email asking for a new photo).
+    (checklist) and notifier (email asking for a new photo).
     """
 
     event_type: ClassVar[str] = "PhotoRejected"
@@ -923,8 +923,8 @@ class CardIssued(EventPayload):
 
     Produced by card when a student becomes eligible (required documents received
     and photo approved), or when a newly approved photo leads to a reissue, which
-    invalidates ``replaces_card_no``. Consumed by registration, notifier and
-    downstream systems (library, access control).
+    invalidates ``replaces_card_no``. Consumed by registration and downstream
+    systems (library, access control); the notifier mails the collection slot.
     """
 
     event_type: ClassVar[str] = "CardIssued"
@@ -1015,7 +1015,7 @@ class CardCollected(EventPayload):
     """A student collected their card.
 
     Produced by card when card office staff mark the card collected. Consumed by
-    registration, notifier and downstream systems.
+    registration and downstream systems.
     """
 
     event_type: ClassVar[str] = "CardCollected"
@@ -1199,12 +1199,14 @@ CONSUMERS: dict[str, set[str]] = {
     "DocumentUploaded": set(_DOCUMENT_REVIEW),
     "DocumentVerified": set(_DOCUMENT_REVIEW),
     "DocumentRejected": set(_DOCUMENT_REVIEW),
-    "PhotoSubmitted": set(_PHOTO_REVIEW),
+    # The card office needs only the approved photo; the notifier mails the card's
+    # collection slot, not its issue or hand-over.
+    "PhotoSubmitted": {"registration", "notifier"},
     "PhotoApproved": set(_PHOTO_REVIEW),
-    "PhotoRejected": set(_PHOTO_REVIEW),
-    "CardIssued": set(_CARD_PROGRESS),
+    "PhotoRejected": {"registration", "notifier"},
+    "CardIssued": {"registration"},
     "CardReadyForCollection": set(_CARD_PROGRESS),
-    "CardCollected": set(_CARD_PROGRESS),
+    "CardCollected": {"registration"},
     "CardCancelled": set(),
     "NotificationSent": set(),
     "NotificationFailed": set(),
