@@ -7,7 +7,13 @@ import pytest
 from opr_shared.devstack.stack import Stack
 from opr_shared.events.envelope import Envelope
 from opr_shared.smtpsink import wait_for_mail
-from opr_shared.testing.journey import eventually_get, new_student_no, roster_row
+from opr_shared.testing.journey import (
+    bearer,
+    eventually_get,
+    new_student_no,
+    roster_row,
+    staff_token,
+)
 from opr_shared.testing.kafka import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -23,6 +29,7 @@ async def test_identity_killed_after_commit_before_publish_delivers_after_restar
     system.restart_service("identity", extra_env={"OUTBOX_RELAY_ENABLED": "false"})
     try:
         async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as client:
+            client.headers.update(bearer(await staff_token(client, "registry_officer")))
             imported = await client.post("/api/identity/admissions/import?invite=true", json=[row])
             assert imported.json()["created"] == 1
         system.kill_service("identity")  # SIGKILL: no shutdown code runs
@@ -50,6 +57,7 @@ async def test_identity_killed_after_commit_before_publish_delivers_after_restar
         "InvitationIssued",
     ]
     async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as client:
+        client.headers.update(bearer(await staff_token(client, "registry_officer")))
         registration = await eventually_get(client, f"/api/registration/registrations/{number}")
         assert registration.status_code == 200
     assert system.maildir is not None

@@ -9,7 +9,13 @@ import pytest
 from opr_shared.devstack.stack import Stack
 from opr_shared.events.envelope import Envelope
 from opr_shared.smtpsink import text_body, wait_for_mail
-from opr_shared.testing.journey import eventually_get, new_student_no, roster_row
+from opr_shared.testing.journey import (
+    bearer,
+    eventually_get,
+    new_student_no,
+    roster_row,
+    staff_token,
+)
 from opr_shared.testing.kafka import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -36,9 +42,11 @@ async def test_importing_one_student_reaches_every_service_and_mails_the_invitat
     number = new_student_no()
     row = roster_row(number)
     async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as client:
+        client.headers.update(bearer(await staff_token(client, "registry_officer")))
         imported = await client.post("/api/identity/admissions/import?invite=true", json=[row])
         assert imported.status_code == 200, imported.text
-        assert imported.json() | {"errors": []} == {
+        assert imported.json() | {"errors": [], "import_id": None} == {
+            "import_id": None,
             "created": 1,
             "updated": 0,
             "unchanged": 0,
@@ -67,6 +75,7 @@ async def test_importing_one_student_reaches_every_service_and_mails_the_invitat
         assert body["prefill"]["surname"] == "Wong"
         assert body["prefill"]["date_of_birth"] == "2007-11-05"
 
+        client.headers.update(bearer(await staff_token(client, "card_office")))
         holder = await eventually_get(client, f"/api/card/holders/{number}")
         assert holder.status_code == 200, holder.text
         assert holder.json()["status"] == "awaiting_eligibility"
@@ -85,6 +94,7 @@ async def test_reimporting_the_same_roster_changes_nothing(system: Stack) -> Non
     number = new_student_no()
     rows = [roster_row(number)]
     async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as client:
+        client.headers.update(bearer(await staff_token(client, "registry_officer")))
         first = (await client.post("/api/identity/admissions/import", json=rows)).json()
         second = (await client.post("/api/identity/admissions/import", json=rows)).json()
         corrected = (
@@ -103,6 +113,7 @@ async def test_reimporting_the_same_roster_changes_nothing(system: Stack) -> Non
     types = [Envelope.from_bytes(m.value).event_type for m in records]
     assert types == ["StudentAdmitted", "StudentParticularsUpdated"]
     async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as client:
+        client.headers.update(bearer(await staff_token(client, "registry_officer")))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
         while loop.time() < deadline:
@@ -117,6 +128,7 @@ async def test_bad_rows_are_refused_with_reasons_and_good_rows_import(system: St
     good = roster_row(new_student_no())
     bad = roster_row("123", jupas_app_no="11112222", date_of_birth="31/02/2007")
     async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as client:
+        client.headers.update(bearer(await staff_token(client, "registry_officer")))
         answer = await client.post("/api/identity/admissions/import", json=[bad, good])
         not_a_list = await client.post("/api/identity/admissions/import", json={"rows": 1})
     result = answer.json()

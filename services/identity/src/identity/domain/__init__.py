@@ -1,1 +1,2 @@
-"""Identity's rules: the admitted-student roster and invitations. No I/O here."""
+"""Identity's rules: roster, invitations, passwords, logins and lockout, activation,
+signing keys and staff TOTP. No I/O here."""

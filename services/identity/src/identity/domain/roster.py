@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -103,6 +105,9 @@ def validate_rows(raw_rows: list[Any]) -> tuple[list[tuple[int, AdmissionRow]], 
         if not isinstance(raw, dict):
             errors.append(RowError(index, "", "row must be an object"))
             continue
+        if "__cells__" in raw:
+            errors.append(RowError(index, "", str(raw["__cells__"])))
+            continue
         try:
             row = AdmissionRow.model_validate(raw)
         except ValidationError as exc:
@@ -131,3 +136,52 @@ def reconcile(existing: dict[str, Any] | None, row: AdmissionRow) -> RosterChang
     new = row.particulars()
     changed = [name for name in PARTICULARS if existing.get(name) != new[name]]
     return RosterChange("updated", changed) if changed else RosterChange("unchanged")
+
+
+class RosterFormatError(ValueError):
+    """The roster as a whole cannot be read (not a row's fault)."""
+
+
+REQUIRED_COLUMNS = (
+    "student_no",
+    "surname",
+    "given_names",
+    "date_of_birth",
+    "personal_email",
+    "mobile",
+    "programme_code",
+    "programme_name",
+    "intake_year",
+    "admission_route",
+)
+
+
+def rows_from_csv(text: str) -> list[dict[str, Any]]:
+    """CSV with a header line naming the columns (as in the JSON form); an empty
+    cell is an absent value. Rows are then validated one by one like JSON rows."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise RosterFormatError("the CSV roster is empty: expected a header line") from None
+    except csv.Error as exc:
+        raise RosterFormatError(f"the CSV roster cannot be read: {exc}") from exc
+    columns = [name.strip() for name in header]
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise RosterFormatError("the CSV header lacks column(s): " + ", ".join(missing))
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise RosterFormatError("the CSV header repeats column(s): " + ", ".join(duplicated))
+    rows: list[dict[str, Any]] = []
+    try:
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue  # blank line
+            if len(cells) != len(columns):
+                rows.append({"__cells__": f"expected {len(columns)} cells, found {len(cells)}"})
+                continue
+            rows.append({k: v for k, v in zip(columns, cells, strict=True) if v.strip()})
+    except csv.Error as exc:
+        raise RosterFormatError(f"the CSV roster cannot be read: {exc}") from exc
+    return rows
