@@ -49,7 +49,7 @@ def consumers_of() -> dict[tuple[str, int], list[str]]:
 
 def _type_of(schema: dict[str, Any], defs: dict[str, Any]) -> str:
     if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
+        name = str(schema["$ref"]).rsplit("/", 1)[-1]
         target = defs.get(name, {})
         if "enum" in target:
             return " \\| ".join(f"`{v}`" for v in target["enum"])

@@ -1056,9 +1056,7 @@ class CardCancelled(EventPayload):
 
     card_no: CardNo = Field(description="Number of the card that is no longer valid.")
     student_no: StudentNo = Field(description="University student number.")
-    reason: Literal["registration_withdrawn"] = Field(
-        description="Why the card was cancelled."
-    )
+    reason: Literal["registration_withdrawn"] = Field(description="Why the card was cancelled.")
     cancelled_at: UtcDatetime = Field(description="When the card stopped being valid.")
 
     model_config = ConfigDict(
