@@ -4,6 +4,7 @@ import { Alert } from "./components";
 import { App as AppContext } from "./context";
 import { initialLanguage, type Language, rememberLanguage, translate } from "./i18n";
 import { ActivatePage } from "./pages/Activate";
+import { DashboardPage } from "./pages/Dashboard";
 import { HomePage } from "./pages/Home";
 import { homeFor, LoginPage } from "./pages/Login";
 import { currentClaims, onSessionChange, signOut } from "./session";
@@ -44,6 +45,7 @@ function Root() {
   if (path === "/activate") page = <ActivatePage />;
   else if (path === "/login" || !claims) page = <LoginPage />;
   else if (path === "/" ) page = <Redirect to={homeFor(claims.role)} navigate={navigate} />;
+  else if (path === "/me" && claims.role === "student") page = <DashboardPage />;
   else if (path === "/me" || path === "/staff") page = <HomePage />;
   else page = <Alert kind="error">{t("notFound")}</Alert>;
 

@@ -73,8 +73,42 @@ async def test_a_student_signs_in_with_jupas_details_and_wrong_details_are_refus
     await form.get_by_label("First name / given names").fill("  siu   ming ")
     await form.get_by_role("button", name="Sign in").click()
     await expect(page).to_have_url(re.compile(r"/me$"))
-    await expect(page.get_by_text(f"{row['student_no']}")).to_be_visible()
-    await screenshot(page, "student-home")
+    await expect(page.get_by_role("heading", name="My registration")).to_be_visible()
+    await expect(page.locator("[data-status]")).to_have_text("In Progress")
+    await expect(page.locator("tr[data-item=registration_form]")).to_contain_text("Not yet done")
+    assert await accessibility_violations(page) == []
+    await screenshot(page, "student-dashboard")
+
+
+async def test_the_dashboard_follows_changes_without_reloading(system: Stack, page: Page) -> None:
+    row = roster_row(new_student_no())
+    async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as client:
+        token = await staff_token(client, "registry_officer")
+        await client.post(
+            "/api/identity/admissions/import?invite=true", json=[row], headers=bearer(token)
+        )
+        await page.goto(f"{system.gateway_url}/login")
+        form = page.locator("form", has=page.get_by_role("heading", name="JUPAS entrants"))
+        await form.get_by_label("JUPAS application no.").fill(row["jupas_app_no"])
+        await form.get_by_label("Last name / surname").fill(row["surname"])
+        await form.get_by_label("First name / given names").fill(row["given_names"])
+        await form.get_by_label("Date of birth (DD/MM/YYYY)").fill(row["date_of_birth"])
+        await form.get_by_role("button", name="Sign in").click()
+        account = page.locator("tr[data-item=university_account]")
+        await expect(account).to_contain_text("Not yet done")
+
+        # Elsewhere (another tab, the invitation link) the account is activated.
+        assert system.maildir is not None
+        mail = await wait_for_mail(system.maildir, lambda m: str(m["To"]) == row["personal_email"])
+        found = re.search(r"/activate\?token=([\w-]+)", text_body(mail))
+        assert found is not None
+        activated = await client.post(
+            "/api/identity/accounts/activate",
+            json={"token": found.group(1), "password": "Correct-Horse-Battery-9"},
+        )
+        assert activated.status_code == 200, activated.text
+    await expect(account).to_contain_text("Verified", timeout=30_000)
+    await screenshot(page, "dashboard-updated")
 
 
 async def test_invitation_link_activates_the_account_then_email_sign_in_works(

@@ -271,7 +271,7 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(self.relay.watch(), name="outbox-watch"))
         for worker in self.workers:
             self._tasks.append(asyncio.create_task(worker.run(), name=type(worker).__name__))
-        if self.subscriptions.topics:
+        if self.subscriptions.topics and self.settings.consumer_enabled:
             await _retry(self.broker.start, "start Kafka consumer")
         log.info("service started", extra={"topics": self.topics_used()})
 

@@ -65,6 +65,9 @@ class ServiceSettings(BaseSettings):
     outbox_max_backoff_seconds: float = 30.0
 
     # Consumers
+    consumer_enabled: bool = Field(
+        default=True, description="False runs the API, relay and workers without consuming."
+    )
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_seconds: float = 0.2
 

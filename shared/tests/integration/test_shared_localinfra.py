@@ -142,7 +142,6 @@ async def test_mongodb_commits_and_aborts_transactions(infra: Endpoints) -> None
         assert await db.forms.count_documents({}) == 1
         assert await db.outbox.count_documents({}) == 1
     finally:
-        await client.drop_database(db.name)
         await client.close()
 
 

@@ -115,7 +115,6 @@ async def card(infra: Endpoints) -> AsyncIterator[CardService]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://card") as http:
         yield CardService(app, runtime, http)
-    await runtime.mongo.drop_database(settings.database_name)
     await runtime.mongo.close()
 
 

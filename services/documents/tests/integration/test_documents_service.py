@@ -158,7 +158,6 @@ async def svc(infra: Endpoints) -> AsyncIterator[DocumentsService]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://documents") as http:
         yield DocumentsService(app, runtime, http)
-    await runtime.mongo.drop_database(settings.database_name)
     await runtime.mongo.close()
 
 

@@ -121,7 +121,6 @@ async def service(infra: Endpoints) -> AsyncIterator[Service]:
     try:
         yield svc
     finally:
-        await svc.runtime.mongo.drop_database(settings.database_name)
         await svc.runtime.mongo.close()
 
 

@@ -14,6 +14,11 @@ The backend is chosen by ``OPR_TEST_INFRA``: ``docker`` (testcontainers),
 answers a ping, else local). A backend that cannot start makes the tests that
 need it ERROR; nothing is skipped. And a run in which any test marked
 ``integration`` or ``e2e`` was skipped fails.
+
+Tests share the session's servers: each uses its own database name (and consumer
+group), and none drops a database afterwards. The servers are thrown away with
+the session, and dropping a database on the local MongoDB-protocol server takes
+time that grows with everything stored in it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,115 @@
+import { useContext, useEffect, useRef, useState } from "preact/hooks";
+import { api, ApiError } from "../api";
+import { Alert } from "../components";
+import { App, useT } from "../context";
+import type { Key } from "../i18n";
+
+interface ChecklistItem {
+  item: string;
+  label: string;
+  label_zh: string;
+  compulsory: boolean;
+  due_by: string | null;
+  state: "missing" | "uploaded" | "verified" | "rejected";
+  reason: string | null;
+}
+
+interface MyRegistration {
+  student_no: string;
+  status: "in_progress" | "completed" | "incomplete" | "withdrawn";
+  intake: { intake_year: number; registration_deadline: string | null; term_start: string | null };
+  checklist: ChecklistItem[];
+}
+
+// Status changes are made by other services (documents verified, photo approved):
+// poll, and announce a change to screen-reader users.
+const REFRESH_MS = 10_000;
+
+export function DashboardPage() {
+  const t = useT();
+  const { language } = useContext(App);
+  const [mine, setMine] = useState<MyRegistration | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [announcement, setAnnouncement] = useState("");
+  const [updatedAt, setUpdatedAt] = useState<Date | null>(null);
+  const previous = useRef<string | null>(null);
+
+  useEffect(() => {
+    let stopped = false;
+    async function load() {
+      try {
+        const next = await api<MyRegistration>("/api/registration/me");
+        if (stopped) return;
+        if (previous.current !== null && previous.current !== next.status) {
+          setAnnouncement(t("statusChanged", { status: t(`status_${next.status}` as Key) }));
+        }
+        previous.current = next.status;
+        setMine(next);
+        setError(null);
+        setUpdatedAt(new Date());
+      } catch (e) {
+        if (!stopped) setError(e instanceof ApiError ? e.detail : String(e));
+      }
+    }
+    void load();
+    const timer = setInterval(load, REFRESH_MS);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [language]);
+
+  const locale = language === "en" ? "en-GB" : "zh-HK";
+  const day = (iso: string) => new Date(iso).toLocaleDateString(locale, { dateStyle: "long" });
+  const moment = (iso: string) =>
+    new Date(iso).toLocaleString(locale, { dateStyle: "long", timeStyle: "short", timeZone: "Asia/Hong_Kong" });
+
+  return (
+    <>
+      <h1>{t("myRegistration")}</h1>
+      <p class="visually-hidden" aria-live="polite">{announcement}</p>
+      {error && <Alert kind="error">{t("error", { detail: error })}</Alert>}
+      {mine && (
+        <>
+          <p class="status-line">
+            {t("status")}:{" "}
+            <strong class={`status status-${mine.status}`} data-status={mine.status}>
+              {t(`status_${mine.status}` as Key)}
+            </strong>
+          </p>
+          {mine.intake.registration_deadline && (
+            <p>{t("deadline", { date: moment(mine.intake.registration_deadline) })}</p>
+          )}
+          {mine.intake.term_start && <p>{t("termStart", { date: day(mine.intake.term_start) })}</p>}
+          <h2>{t("checklist")}</h2>
+          <table class="checklist">
+            <thead>
+              <tr>
+                <th scope="col">{t("step")}</th>
+                <th scope="col">{t("kind")}</th>
+                <th scope="col">{t("dueBy")}</th>
+                <th scope="col">{t("state")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {mine.checklist.map((item) => (
+                <tr key={item.item} data-item={item.item}>
+                  <th scope="row">{language === "en" ? item.label : item.label_zh}</th>
+                  <td>{item.compulsory ? t("compulsory") : t("supplementary")}</td>
+                  <td>{item.due_by ? day(item.due_by) : ""}</td>
+                  <td>
+                    <span class={`state state-${item.state}`}>{t(`state_${item.state}` as Key)}</span>
+                    {item.reason && <p class="reason">{t("rejectedBecause", { reason: item.reason })}</p>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {updatedAt && (
+            <p class="hint">{t("lastUpdated", { time: updatedAt.toLocaleTimeString(locale) })}</p>
+          )}
+        </>
+      )}
+    </>
+  );
+}
