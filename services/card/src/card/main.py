@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from opr_shared.auth import JwksFetcher
 from opr_shared.runtime import ServiceRuntime, Worker, create_http_app
 from opr_shared.settings import ServiceSettings
 
@@ -14,7 +15,9 @@ from card.store import INDEXES
 from card.store.files import LateBucket
 
 
-def build_runtime(settings: ServiceSettings) -> ServiceRuntime:
+def build_runtime(
+    settings: ServiceSettings, signing_keys: JwksFetcher | None = None
+) -> ServiceRuntime:
     card_settings = settings if isinstance(settings, Settings) else Settings()
     bucket = LateBucket()
 
@@ -27,13 +30,16 @@ def build_runtime(settings: ServiceSettings) -> ServiceRuntime:
         indexes=INDEXES,
         uses_bucket=True,
         workers=workers,
+        signing_keys=signing_keys,
     )
     bucket.bind(runtime.objects)
     return runtime
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    runtime = build_runtime(settings or Settings())
+def create_app(
+    settings: ServiceSettings | None = None, signing_keys: JwksFetcher | None = None
+) -> FastAPI:
+    runtime = build_runtime(settings or Settings(), signing_keys)
     return create_http_app(
         runtime,
         routers=[router],

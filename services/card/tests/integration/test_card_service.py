@@ -24,12 +24,7 @@ from card.store import CARD_HOLDERS
 from card.store.holders import to_document
 from fastapi import FastAPI
 from opr_shared.auth import (
-    KeySet,
     Role,
-    TokenVerifier,
-    generate_private_key,
-    public_jwk,
-    sign_token,
 )
 from opr_shared.events.catalogue import (
     AdmissionRoute,
@@ -42,21 +37,17 @@ from opr_shared.events.envelope import Envelope, EventPayload
 from opr_shared.localinfra import Endpoints
 from opr_shared.messaging.consumer import Outcome, Record
 from opr_shared.runtime import ServiceRuntime
-from opr_shared.store.mongo import OUTBOX, ensure_indexes
+from opr_shared.store.mongo import OUTBOX
+from opr_shared.testing.service import TestSigner, isolated_settings, serve_in_process
 from PIL import Image
 
 pytestmark = pytest.mark.integration
 
-KEY = generate_private_key()
-KID = "test-key"
+SIGNER = TestSigner()
 
 
 def token(role: Role, student_no: str | None = None) -> dict[str, str]:
-    subject = student_no or f"{role.value}.tester"
-    signed = sign_token(
-        KEY, KID, subject=subject, role=role, ttl_seconds=600, student_no=student_no
-    )
-    return {"Authorization": f"Bearer {signed}"}
+    return SIGNER.headers(role, student_no)
 
 
 STAFF = token(Role.CARD_OFFICE)
@@ -90,32 +81,9 @@ class CardService:
 
 @pytest.fixture
 async def card(infra: Endpoints) -> AsyncIterator[CardService]:
-    suffix = uuid.uuid4().hex[:10]
-    settings = Settings(
-        mongodb_uri=infra.mongodb_uri,
-        mongodb_database=f"card_{suffix}",
-        s3_endpoint=infra.s3_endpoint,
-        s3_access_key=infra.s3_access_key,
-        s3_secret_key=infra.s3_secret_key,
-        s3_bucket=f"card-{suffix}",
-        kafka_bootstrap_servers=infra.kafka_bootstrap,
-        kafka_group_id=f"card-{suffix}",
-    )
-    app = create_app(settings)
-    jwks = {"keys": [public_jwk(KEY, KID)]}
-
-    async def fetch() -> dict[str, Any]:
-        return jwks
-
-    app.state.token_verifier = TokenVerifier(KeySet(fetch))
-    runtime: ServiceRuntime = app.state.runtime
-    await ensure_indexes(runtime.db, runtime.indexes)
-    assert runtime.objects is not None
-    await runtime.objects.ensure_bucket()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://card") as http:
-        yield CardService(app, runtime, http)
-    await runtime.mongo.close()
+    app = create_app(isolated_settings(Settings, infra), signing_keys=SIGNER.jwks)
+    async with serve_in_process(app, "http://card") as http:
+        yield CardService(app, app.state.runtime, http)
 
 
 def new_student_no() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import FastAPI
+from opr_shared.auth import JwksFetcher
 from opr_shared.runtime import ServiceRuntime, create_http_app
 from opr_shared.settings import ServiceSettings
 
@@ -16,9 +17,15 @@ from documents.settings import Settings
 from documents.store import INDEXES
 
 
-def build_runtime(settings: ServiceSettings) -> ServiceRuntime:
+def build_runtime(
+    settings: ServiceSettings, signing_keys: JwksFetcher | None = None
+) -> ServiceRuntime:
     return ServiceRuntime(
-        settings, subscriptions=messaging.subscriptions(), indexes=INDEXES, uses_bucket=True
+        settings,
+        subscriptions=messaging.subscriptions(),
+        indexes=INDEXES,
+        uses_bucket=True,
+        signing_keys=signing_keys,
     )
 
 
@@ -38,9 +45,11 @@ def upload_rules(settings: Settings) -> UploadRules:
     )
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+def create_app(
+    settings: ServiceSettings | None = None, signing_keys: JwksFetcher | None = None
+) -> FastAPI:
     own = settings if isinstance(settings, Settings) else Settings()
-    runtime = build_runtime(settings or own)
+    runtime = build_runtime(settings or own, signing_keys)
     return create_http_app(
         runtime,
         routers=[build_router(upload_rules(own))],

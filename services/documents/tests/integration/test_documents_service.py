@@ -19,12 +19,7 @@ from documents.settings import Settings
 from documents.store import CONTENT_LINKS, DOCUMENTS, OWNERS, PHOTOS
 from fastapi import FastAPI
 from opr_shared.auth import (
-    KeySet,
     Role,
-    TokenVerifier,
-    generate_private_key,
-    public_jwk,
-    sign_token,
 )
 from opr_shared.events.catalogue import (
     AdmissionRoute,
@@ -37,21 +32,17 @@ from opr_shared.events.envelope import Envelope
 from opr_shared.localinfra import Endpoints
 from opr_shared.messaging.consumer import Outcome, Record
 from opr_shared.runtime import ServiceRuntime
-from opr_shared.store.mongo import OUTBOX, ensure_indexes
+from opr_shared.store.mongo import OUTBOX
+from opr_shared.testing.service import TestSigner, isolated_settings, serve_in_process
 
 pytestmark = pytest.mark.integration
 
-KEY = generate_private_key()
-KID = "documents-test"
+SIGNER = TestSigner()
 MAX_DOCUMENT_BYTES = 300_000
 
 
 def auth(role: Role, student_no: str | None = None) -> dict[str, str]:
-    subject = student_no or f"{role.value}.tester"
-    signed = sign_token(
-        KEY, KID, subject=subject, role=role, ttl_seconds=600, student_no=student_no
-    )
-    return {"Authorization": f"Bearer {signed}"}
+    return SIGNER.headers(role, student_no)
 
 
 OFFICER = auth(Role.REGISTRY_OFFICER)
@@ -132,33 +123,10 @@ class DocumentsService:
 
 @pytest.fixture
 async def svc(infra: Endpoints) -> AsyncIterator[DocumentsService]:
-    suffix = uuid.uuid4().hex[:10]
-    settings = Settings(
-        mongodb_uri=infra.mongodb_uri,
-        mongodb_database=f"documents_{suffix}",
-        s3_endpoint=infra.s3_endpoint,
-        s3_access_key=infra.s3_access_key,
-        s3_secret_key=infra.s3_secret_key,
-        s3_bucket=f"documents-{suffix}",
-        kafka_bootstrap_servers=infra.kafka_bootstrap,
-        kafka_group_id=f"documents-{suffix}",
-        max_document_bytes=MAX_DOCUMENT_BYTES,
-    )
-    app = create_app(settings)
-    jwks = {"keys": [public_jwk(KEY, KID)]}
-
-    async def fetch() -> dict[str, Any]:
-        return jwks
-
-    app.state.token_verifier = TokenVerifier(KeySet(fetch))
-    runtime: ServiceRuntime = app.state.runtime
-    await ensure_indexes(runtime.db, runtime.indexes)
-    assert runtime.objects is not None
-    await runtime.objects.ensure_bucket()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://documents") as http:
-        yield DocumentsService(app, runtime, http)
-    await runtime.mongo.close()
+    settings = isolated_settings(Settings, infra, max_document_bytes=MAX_DOCUMENT_BYTES)
+    app = create_app(settings, signing_keys=SIGNER.jwks)
+    async with serve_in_process(app, "http://documents") as http:
+        yield DocumentsService(app, app.state.runtime, http)
 
 
 async def test_an_upload_is_stored_under_a_server_key_and_announced(

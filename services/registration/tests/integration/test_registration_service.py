@@ -15,8 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from opr_shared.auth import Role, generate_private_key, public_jwk, sign_token
-from opr_shared.devstack.stack import with_direct_connection
+from opr_shared.auth import Role
 from opr_shared.events.catalogue import (
     AccountActivated,
     AdmissionRoute,
@@ -29,6 +28,7 @@ from opr_shared.events.envelope import Envelope, EventPayload
 from opr_shared.localinfra import Endpoints
 from opr_shared.messaging.consumer import Subscriptions
 from opr_shared.store.mongo import OUTBOX, AlreadyProcessed, Transaction, UnitOfWork, ensure_indexes
+from opr_shared.testing.service import TestSigner, isolated_settings
 from registration.main import create_app
 from registration.messaging import subscriptions
 from registration.settings import Settings
@@ -36,23 +36,11 @@ from registration.store import REGISTRATIONS
 
 pytestmark = pytest.mark.integration
 
-KEY = generate_private_key()
-
-
-async def jwks() -> dict[str, Any]:
-    return {"keys": [public_jwk(KEY, "test")]}
+SIGNER = TestSigner()
 
 
 def token(role: Role, student_no: str | None = None) -> dict[str, str]:
-    signed = sign_token(
-        KEY,
-        "test",
-        subject=student_no or "staff",
-        role=role,
-        ttl_seconds=600,
-        student_no=student_no,
-    )
-    return {"Authorization": f"Bearer {signed}"}
+    return SIGNER.headers(role, student_no)
 
 
 def student_no() -> str:
@@ -109,13 +97,7 @@ class Service:
 
 @pytest.fixture
 async def service(infra: Endpoints) -> AsyncIterator[Service]:
-    settings = Settings(
-        mongodb_uri=with_direct_connection(infra.mongodb_uri),
-        mongodb_database=f"reg_{uuid.uuid4().hex[:12]}",
-        kafka_bootstrap_servers=infra.kafka_bootstrap,
-        environment="test",
-    )
-    app = create_app(settings, signing_keys=jwks)
+    app = create_app(isolated_settings(Settings, infra), signing_keys=SIGNER.jwks)
     svc = Service(app)
     await ensure_indexes(svc.runtime.db, svc.runtime.indexes)
     try:
