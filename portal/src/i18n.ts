@@ -1,7 +1,10 @@
 // Every user-facing string, in English and Traditional Chinese.
+import { staffEn, staffZhHant } from "./strings/staff";
+import { studentEn, studentZhHant } from "./strings/student";
+
 export type Language = "en" | "zh-Hant";
 
-const en = {
+const common = {
   appTitle: "Online Program Registration",
   skipToContent: "Skip to main content",
   language: "Language",
@@ -66,9 +69,11 @@ const en = {
   lastUpdated: "Updated {time}",
 };
 
+const en = { ...common, ...studentEn, ...staffEn };
+
 export type Key = keyof typeof en;
 
-const zhHant: Record<Key, string> = {
+const commonZhHant: Record<keyof typeof common, string> = {
   appTitle: "網上課程註冊",
   skipToContent: "跳至主要內容",
   language: "語言",
@@ -132,6 +137,8 @@ const zhHant: Record<Key, string> = {
   rejectedBecause: "原因：{reason}",
   lastUpdated: "更新於 {time}",
 };
+
+const zhHant: Record<Key, string> = { ...commonZhHant, ...studentZhHant, ...staffZhHant };
 
 const dictionaries: Record<Language, Record<Key, string>> = { en, "zh-Hant": zhHant };
 const STORAGE_KEY = "opr.language";

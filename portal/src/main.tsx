@@ -4,9 +4,10 @@ import { Alert } from "./components";
 import { App as AppContext } from "./context";
 import { initialLanguage, type Language, rememberLanguage, translate } from "./i18n";
 import { ActivatePage } from "./pages/Activate";
-import { DashboardPage } from "./pages/Dashboard";
 import { HomePage } from "./pages/Home";
 import { homeFor, LoginPage } from "./pages/Login";
+import { StaffArea } from "./pages/staff";
+import { StudentArea } from "./pages/student";
 import { currentClaims, onSessionChange, signOut } from "./session";
 import "./styles.css";
 
@@ -45,8 +46,10 @@ function Root() {
   if (path === "/activate") page = <ActivatePage />;
   else if (path === "/login" || !claims) page = <LoginPage />;
   else if (path === "/" ) page = <Redirect to={homeFor(claims.role)} navigate={navigate} />;
-  else if (path === "/me" && claims.role === "student") page = <DashboardPage />;
-  else if (path === "/me" || path === "/staff") page = <HomePage />;
+  else if (within(path, "/me") && claims.role === "student") page = <StudentArea path={path} />;
+  else if (within(path, "/staff") && claims.role !== "student")
+    page = <StaffArea path={path} claims={claims} />;
+  else if (within(path, "/me") || within(path, "/staff")) page = <HomePage />;
   else page = <Alert kind="error">{t("notFound")}</Alert>;
 
   return (
@@ -70,6 +73,10 @@ function Root() {
       </main>
     </AppContext.Provider>
   );
+}
+
+function within(path: string, area: string): boolean {
+  return path === area || path.startsWith(`${area}/`);
 }
 
 function Redirect(props: { to: string; navigate: (to: string) => void }) {

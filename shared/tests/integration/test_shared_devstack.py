@@ -153,7 +153,7 @@ def test_the_gateway_routes_to_each_service_and_lists_their_docs(stack: Stack) -
     with httpx.Client(base_url=stack.gateway_url, trust_env=False) as c:
         assert c.get("/api/alpha/docs").status_code == 200
         assert c.get("/api/beta/openapi.json").json()["paths"]
-        index = c.get("/").text
+        index = c.get("/api/").text
         assert 'href="/api/alpha/docs"' in index
         assert 'href="/api/beta/docs"' in index
         assert c.get("/readyz").json()["services"] == {"alpha": "ready", "beta": "ready"}

@@ -45,8 +45,13 @@ def auth(role: Role, student_no: str | None = None) -> dict[str, str]:
     return SIGNER.headers(role, student_no)
 
 
-OFFICER = auth(Role.REGISTRY_OFFICER)
-CARD_OFFICE = auth(Role.CARD_OFFICE)
+def officer() -> dict[str, str]:
+    # Minted when used: a token made at import would expire during a long suite.
+    return auth(Role.REGISTRY_OFFICER)
+
+
+def card_office() -> dict[str, str]:
+    return auth(Role.CARD_OFFICE)
 
 
 def new_student_no() -> str:
@@ -196,7 +201,9 @@ async def test_five_uploads_leave_five_versions_and_only_the_latest_in_the_queue
     ]
     assert len(await svc.stored_objects(number)) == 5
 
-    queue = await svc.http.get("/api/documents/queue?kind=document&status=pending", headers=OFFICER)
+    queue = await svc.http.get(
+        "/api/documents/queue?kind=document&status=pending", headers=officer()
+    )
     assert queue.status_code == 200, queue.text
     items = [i for i in queue.json()["items"] if i["student_no"] == number]
     assert [(i["id"], i["version"]) for i in items] == [(ids[-1], 5)]
@@ -206,7 +213,7 @@ async def test_five_uploads_leave_five_versions_and_only_the_latest_in_the_queue
     stale = await svc.http.post(
         f"/api/documents/documents/{ids[0]}/verify",
         json={"expiry_date": "2030-01-01"},
-        headers=OFFICER,
+        headers=officer(),
     )
     assert stale.status_code == 409
     assert "newer version" in stale.json()["detail"]
@@ -224,7 +231,7 @@ async def test_the_queue_is_oldest_first_and_flags_items_beyond_five_working_day
         {"student_no": second},
         {"$set": {"uploaded_at": datetime.now(UTC) - timedelta(days=14)}},
     )
-    queue = (await svc.http.get("/api/documents/queue?kind=document", headers=OFFICER)).json()
+    queue = (await svc.http.get("/api/documents/queue?kind=document", headers=officer())).json()
     assert [i["student_no"] for i in queue["items"]] == [second, first]
     assert queue["items"][0]["age"]["overdue"] is True
     assert queue["items"][0]["age"]["working_days"] >= 9
@@ -233,7 +240,7 @@ async def test_the_queue_is_oldest_first_and_flags_items_beyond_five_working_day
 
     student = await svc.http.get("/api/documents/queue", headers=auth(Role.STUDENT, first))
     assert student.status_code == 403
-    card = await svc.http.get("/api/documents/queue?kind=document", headers=CARD_OFFICE)
+    card = await svc.http.get("/api/documents/queue?kind=document", headers=card_office())
     assert card.status_code == 403
     assert (await svc.http.get("/api/documents/queue")).status_code == 401
 
@@ -247,17 +254,17 @@ async def test_verification_records_the_expiry_and_refuses_one_before_the_cutoff
     url = f"/api/documents/documents/{doc['id']}"
 
     early = await svc.http.post(
-        f"{url}/verify", json={"expiry_date": "2027-09-01"}, headers=OFFICER
+        f"{url}/verify", json={"expiry_date": "2027-09-01"}, headers=officer()
     )
     assert early.status_code == 422
     assert "2027-09-01" in early.json()["detail"]
     student = await svc.http.post(f"{url}/verify", json={}, headers=auth(Role.STUDENT, number))
     assert student.status_code == 403
 
-    ok = await svc.http.post(f"{url}/verify", json={"expiry_date": "2031-06-30"}, headers=OFFICER)
+    ok = await svc.http.post(f"{url}/verify", json={"expiry_date": "2031-06-30"}, headers=officer())
     assert ok.status_code == 200, ok.text
     assert ok.json()["status"] == "verified"
-    again = await svc.http.post(f"{url}/verify", json={}, headers=OFFICER)
+    again = await svc.http.post(f"{url}/verify", json={}, headers=officer())
     assert again.status_code == 409
 
     verified = [e for e in await svc.published(number) if e.event_type == "DocumentVerified"]
@@ -275,10 +282,10 @@ async def test_a_rejection_carries_the_reason_and_version(
     await svc.upload(number, samples.pdf())
     doc = (await svc.upload(number, samples.pdf(pages=2))).json()
     url = f"/api/documents/documents/{doc['id']}/reject"
-    blank = await svc.http.post(url, json={"reason": "  "}, headers=OFFICER)
+    blank = await svc.http.post(url, json={"reason": "  "}, headers=officer())
     assert blank.status_code == 422
     answer = await svc.http.post(
-        url, json={"reason": "The photo page is cut off."}, headers=OFFICER
+        url, json={"reason": "The photo page is cut off."}, headers=officer()
     )
     assert answer.status_code == 200, answer.text
     [rejected] = [e for e in await svc.published(number) if e.event_type == "DocumentRejected"]
@@ -345,12 +352,12 @@ async def test_students_see_only_their_own_files_and_staff_links_expire(
 
     assert (await svc.http.get(url, headers=auth(Role.STUDENT, other))).status_code == 404
     assert (await svc.http.get(url)).status_code == 401
-    assert (await svc.http.get(url, headers=CARD_OFFICE)).status_code == 403
-    staff = await svc.http.get(url, headers=OFFICER)
+    assert (await svc.http.get(url, headers=card_office())).status_code == 403
+    staff = await svc.http.get(url, headers=officer())
     assert (staff.status_code, staff.content) == (200, data)
 
     link = await svc.http.post(
-        f"/api/documents/documents/{doc['id']}/content-link", headers=OFFICER
+        f"/api/documents/documents/{doc['id']}/content-link", headers=officer()
     )
     assert link.status_code == 200, link.text
     opened = await svc.http.get(link.json()["url"])
@@ -385,18 +392,20 @@ async def test_a_good_photo_waits_for_the_card_office_who_approve_it_with_the_ca
     photo = answer.json()
     assert (photo["width"], photo["height"], photo["status"]) == (480, 600, "pending")
 
-    queue = (await svc.http.get("/api/documents/queue?kind=photo", headers=CARD_OFFICE)).json()
+    queue = (await svc.http.get("/api/documents/queue?kind=photo", headers=card_office())).json()
     assert [i["id"] for i in queue["items"]] == [photo["id"]]
     assert (
-        await svc.http.get("/api/documents/queue?kind=photo", headers=OFFICER)
+        await svc.http.get("/api/documents/queue?kind=photo", headers=officer())
     ).status_code == 403
 
     approved = await svc.http.post(
-        f"/api/documents/photos/{photo['id']}/approve", headers=CARD_OFFICE
+        f"/api/documents/photos/{photo['id']}/approve", headers=card_office()
     )
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "approved"
-    again = await svc.http.post(f"/api/documents/photos/{photo['id']}/approve", headers=CARD_OFFICE)
+    again = await svc.http.post(
+        f"/api/documents/photos/{photo['id']}/approve", headers=card_office()
+    )
     assert again.status_code == 409
 
     events = await svc.published(number)
@@ -446,7 +455,7 @@ async def test_the_card_office_rejects_a_photo_and_a_new_one_supersedes_the_pend
     rejected = await svc.http.post(
         f"/api/documents/photos/{first['id']}/reject",
         json={"reason": "Please remove your glasses."},
-        headers=CARD_OFFICE,
+        headers=card_office(),
     )
     assert rejected.status_code == 200, rejected.text
     second = (await svc.submit_photo(number, samples.png(samples.portrait()))).json()

@@ -31,7 +31,9 @@ def auth(role: Role, student_no: str | None = None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-STUDENT = auth(Role.STUDENT, "20261234")
+def student() -> dict[str, str]:
+    # Minted when used: a token made at import would expire during a long suite.
+    return auth(Role.STUDENT, "20261234")
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +114,7 @@ def test_a_body_over_the_cap_is_refused_from_its_declared_length(client: TestCli
         "/api/documents/me/documents",
         data={"doc_type": "passport"},
         files={"file": ("big.pdf", b"%PDF-" + b"0" * (MAX_BYTES * 3))},
-        headers=STUDENT,
+        headers=student(),
     )
     assert answer.status_code == 413
     assert answer.json()["detail"]["code"] == "too_large"
@@ -139,7 +141,7 @@ async def test_a_streamed_body_without_a_length_is_cut_off_at_the_cap(
         answer = await http.post(
             "/api/documents/me/documents",
             content=body(),
-            headers={**STUDENT, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+            headers={**student(), "Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
     assert "content-length" not in answer.request.headers
     assert answer.status_code == 413
@@ -148,7 +150,7 @@ async def test_a_streamed_body_without_a_length_is_cut_off_at_the_cap(
 
 def test_a_request_that_is_not_multipart_is_refused(client: TestClient) -> None:
     answer = client.post(
-        "/api/documents/me/documents", json={"doc_type": "passport"}, headers=STUDENT
+        "/api/documents/me/documents", json={"doc_type": "passport"}, headers=student()
     )
     assert answer.status_code == 415
 
@@ -168,7 +170,7 @@ def test_bad_files_are_refused_before_anything_is_stored(
         "/api/documents/me/documents",
         data={"doc_type": "passport"},
         files={"file": (name, samples.pdf() if data is None else data)},
-        headers=STUDENT,
+        headers=student(),
     )
     assert answer.status_code == status, answer.text
     assert answer.json()["detail"]["code"] == code
@@ -179,7 +181,7 @@ def test_an_unknown_document_type_is_refused(client: TestClient, samples: Any) -
         "/api/documents/me/documents",
         data={"doc_type": "../passport"},
         files={"file": ("a.pdf", samples.pdf())},
-        headers=STUDENT,
+        headers=student(),
     )
     assert answer.status_code == 422
     assert "doc_type must be one of" in answer.json()["detail"]["message"]

@@ -44,7 +44,7 @@ def print_urls(stack: Stack) -> None:
     lines = [
         "",
         f"{'Portal':<{width}} {stack.gateway_url}/",
-        "API docs (through the gateway):",
+        f"API docs (through the gateway; the list is at {stack.gateway_url}/api/):",
         *(f"  {name:<{width - 2}} {stack.api_url(name)}/docs" for name in stack.services),
         f"{'Kafka':<{width}} {ep.kafka_bootstrap}",
         f"{'MongoDB':<{width}} {ep.mongodb_uri}",

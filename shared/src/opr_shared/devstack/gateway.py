@@ -217,7 +217,11 @@ class PortalFiles(StaticFiles):
 
 
 def create_app(services: Mapping[str, str], *, portal_dir: Path | None = None) -> Starlette:
-    """The gateway application; ``portal_dir`` (static files) replaces the index page."""
+    """The gateway application.
+
+    ``/api/`` always lists the services and their API docs; ``/`` is the portal when
+    ``portal_dir`` (its built files) is given, and that list otherwise.
+    """
     gateway = Gateway(services)
 
     @contextlib.asynccontextmanager
@@ -230,6 +234,8 @@ def create_app(services: Mapping[str, str], *, portal_dir: Path | None = None) -
     routes: list[BaseRoute] = [
         Route("/healthz", gateway.healthz, methods=["GET"]),
         Route("/readyz", gateway.readyz, methods=["GET"]),
+        Route("/api", gateway.index, methods=["GET"]),
+        Route("/api/", gateway.index, methods=["GET"]),
         Route("/api/{service}", gateway.proxy, methods=PROXIED_METHODS),
         Route("/api/{service}/{path:path}", gateway.proxy, methods=PROXIED_METHODS),
     ]

@@ -1,8 +1,8 @@
 import { useContext, useEffect, useRef, useState } from "preact/hooks";
-import { api, ApiError } from "../api";
-import { Alert } from "../components";
-import { App, useT } from "../context";
-import type { Key } from "../i18n";
+import { api, ApiError } from "../../api";
+import { Alert } from "../../components";
+import { App, useT } from "../../context";
+import type { Key } from "../../i18n";
 
 interface ChecklistItem {
   item: string;
