@@ -511,3 +511,43 @@ async def test_a_form_submitted_before_admission_arrives_still_lets_the_student_
     assert owner["required_documents"] == [d.value for d in form.required_documents]
     assert "hkid_number" not in owner
     assert (await svc.upload(number, samples.pdf())).status_code == 201
+
+
+async def test_the_queue_filters_by_student_and_type_and_shows_the_photo_checks(
+    svc: DocumentsService, samples: Any
+) -> None:
+    first, second = new_student_no(), new_student_no()
+    for number in (first, second):
+        await svc.admit(number)
+        assert (await svc.upload(number, samples.pdf(), "passport")).status_code == 201
+    hkid = await svc.upload(first, samples.image_pdf(), "hk_permanent_id_card", "hkid.pdf")
+    assert hkid.status_code == 201, hkid.text
+
+    mine = await svc.http.get(
+        f"/api/documents/queue?kind=document&student_no={first}", headers=officer()
+    )
+    assert mine.status_code == 200, mine.text
+    assert sorted(i["doc_type"] for i in mine.json()["items"]) == [
+        "hk_permanent_id_card",
+        "passport",
+    ]
+    assert {i["student_no"] for i in mine.json()["items"]} == {first}
+    typed = await svc.http.get(
+        f"/api/documents/queue?kind=document&student_no={first}&doc_type=hk_permanent_id_card",
+        headers=officer(),
+    )
+    [item] = typed.json()["items"]
+    assert (item["id"], item["filename"]) == (hkid.json()["id"], "hkid.pdf")
+    bad = await svc.http.get("/api/documents/queue?student_no=12&doc_type=x", headers=officer())
+    assert bad.status_code == 422
+
+    photo = await svc.submit_photo(second, samples.face_photo())
+    assert photo.status_code == 201, photo.text
+    photos = await svc.http.get(
+        f"/api/documents/queue?kind=photo&student_no={second}", headers=card_office()
+    )
+    [queued] = photos.json()["items"]
+    checks = queued["checks"]
+    assert (checks["faces"], checks["width"], checks["height"]) == (1, 480, 600)
+    assert 60 <= checks["brightness"] <= 220
+    assert checks["sharpness"] >= 40

@@ -21,6 +21,7 @@ from documents.api.schemas import (
     Age,
     ContentLinkOut,
     DocumentOut,
+    PhotoChecks,
     PhotoOut,
     QueueItem,
     QueueOut,
@@ -240,6 +241,13 @@ def build_router(rules: UploadRules) -> APIRouter:
                 width=verdict.width,
                 height=verdict.height,
                 filename=filename,
+                checks={
+                    "faces": verdict.faces,
+                    "brightness": round(verdict.brightness, 1),
+                    "sharpness": round(verdict.sharpness, 1),
+                    "width": verdict.width,
+                    "height": verdict.height,
+                },
             )
         except uploads.NotAdmitted:
             raise _not_admitted() from None
@@ -271,9 +279,22 @@ def build_router(rules: UploadRules) -> APIRouter:
             str, Query(pattern="^(pending|verified|approved|rejected|superseded)$")
         ] = ("pending"),
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        student_no: Annotated[
+            str | None, Query(pattern=r"^\d{8,10}$", description="Only this student's items.")
+        ] = None,
+        doc_type: Annotated[
+            DocumentType | None, Query(description="Only documents of this type.")
+        ] = None,
     ) -> QueueOut:
         _require(principal, DOCUMENT_REVIEWERS if kind == "document" else PHOTO_REVIEWERS)
-        rows = await queue.list_queue(_runtime(request).db, kind=kind, status=status, limit=limit)
+        rows = await queue.list_queue(
+            _runtime(request).db,
+            kind=kind,
+            status=status,
+            limit=limit,
+            student_no=student_no,
+            doc_type=doc_type.value if doc_type else None,
+        )
         items = [
             QueueItem(
                 id=row["_id"],
@@ -287,6 +308,8 @@ def build_router(rules: UploadRules) -> APIRouter:
                 submitted_at=row["uploaded_at" if kind == "document" else "submitted_at"],
                 age=Age(**row["age"]),
                 content_path=f"/api/documents/{kind}s/{row['_id']}/content",
+                filename=row.get("filename"),
+                checks=PhotoChecks(**row["checks"]) if row.get("checks") else None,
             )
             for row in rows
         ]

@@ -56,6 +56,16 @@ class Age(BaseModel):
     overdue: bool = Field(description="Waited more than 5 working days.")
 
 
+class PhotoChecks(BaseModel):
+    """What the automatic checks measured on a photo they passed."""
+
+    faces: int = Field(description="Faces found (one is required).")
+    brightness: float = Field(description="Mean luminance, 0-255.")
+    sharpness: float = Field(description="Variance of the Laplacian (higher is sharper).")
+    width: int
+    height: int
+
+
 class QueueItem(BaseModel):
     id: uuid.UUID
     kind: Literal["document", "photo"]
@@ -68,6 +78,10 @@ class QueueItem(BaseModel):
     submitted_at: datetime
     age: Age
     content_path: str = Field(description="Where to read the file (with a staff token).")
+    filename: str | None = Field(default=None, description="The uploaded file's name.")
+    checks: PhotoChecks | None = Field(
+        default=None, description="Photos: what the automatic checks measured."
+    )
 
 
 class QueueOut(BaseModel):

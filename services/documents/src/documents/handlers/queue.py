@@ -16,13 +16,26 @@ _COLLECTION = {"document": (DOCUMENTS, "uploaded_at"), "photo": (PHOTOS, "submit
 
 
 async def list_queue(
-    db: Any, *, kind: Kind, status: str, limit: int, now: datetime | None = None
+    db: Any,
+    *,
+    kind: Kind,
+    status: str,
+    limit: int,
+    student_no: str | None = None,
+    doc_type: str | None = None,
+    now: datetime | None = None,
 ) -> list[Document]:
-    """Rows of one kind in one state, oldest first, each with ``age`` (hours,
-    working days, overdue beyond five working days). Reads only."""
+    """Rows of one kind in one state (optionally one student's, or one document
+    type), oldest first, each with ``age`` (hours, working days, overdue beyond
+    five working days). Reads only."""
     collection, submitted = _COLLECTION[kind]
     now = now or datetime.now(UTC)
-    cursor = db[collection].find({"status": status}).sort(submitted, 1).limit(limit)
+    selector: dict[str, Any] = {"status": status}
+    if student_no is not None:
+        selector["student_no"] = student_no
+    if doc_type is not None and kind == "document":
+        selector["doc_type"] = doc_type
+    cursor = db[collection].find(selector).sort(submitted, 1).limit(limit)
     items: list[Document] = []
     async for row in cursor:
         age = queue_age(row[submitted], now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from opr_shared.events.catalogue import (
     DocumentType,
@@ -134,6 +135,7 @@ async def submit_photo(
     width: int,
     height: int,
     filename: str | None,
+    checks: dict[str, Any] | None = None,
 ) -> Document:
     """Store a card photo that passed the automatic checks, for the card office.
 
@@ -169,6 +171,8 @@ async def submit_photo(
             "object_key": key,
             "submitted_at": submitted_at,
         }
+        if checks is not None:
+            row["checks"] = checks
         await tx.db[PHOTOS].insert_one(row, session=tx.session)
         tx.publish(
             PhotoSubmitted(
