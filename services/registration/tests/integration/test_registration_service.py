@@ -47,7 +47,9 @@ def student_no() -> str:
     return f"2{uuid.uuid4().int % 10**7:07d}"
 
 
-def admitted(number: str, year: int, surname: str = "Wong") -> StudentAdmitted:
+def admitted(
+    number: str, year: int, surname: str = "Wong", programme_code: str = "BBA"
+) -> StudentAdmitted:
     return StudentAdmitted(
         student_no=number,
         jupas_app_no="87654321",
@@ -57,7 +59,7 @@ def admitted(number: str, year: int, surname: str = "Wong") -> StudentAdmitted:
         date_of_birth=date(2005, 11, 5),
         personal_email=f"s{number}@example.com",
         mobile="+85261234567",
-        programme_code="BBA",
+        programme_code=programme_code,
         programme_name="Business Administration",
         intake_year=year,
         admission_route=AdmissionRoute.JUPAS,
@@ -274,6 +276,32 @@ async def test_staff_search_detail_export_and_roles(
     assert history[0]["to_status"] == "in_progress"
     missing = await client.get("/api/registration/registrations/29999999", headers=staff)
     assert missing.status_code == 404
+
+
+async def test_the_cohort_filters_by_programme_in_the_list_and_the_export(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    bba, law = student_no(), student_no()
+    await service.deliver(admitted(bba, 2027, surname="Lee"))
+    await service.deliver(admitted(law, 2027, surname="Lee", programme_code="LLB"))
+    staff = token(Role.REGISTRY_OFFICER)
+
+    found = await client.get(
+        "/api/registration/registrations", params={"programme": "llb", "q": "lee"}, headers=staff
+    )
+    assert found.status_code == 200, found.text
+    assert [r["student_no"] for r in found.json()["items"]] == [law]
+    exported = await client.get(
+        "/api/registration/registrations/export.csv",
+        params={"programme": "BBA", "q": "lee"},
+        headers=staff,
+    )
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(r["student_no"], r["programme_code"]) for r in rows] == [(bba, "BBA")]
+    bad = await client.get(
+        "/api/registration/registrations", params={"programme": "B A"}, headers=staff
+    )
+    assert bad.status_code == 422
 
 
 async def test_intake_calendar_and_closing_twice(

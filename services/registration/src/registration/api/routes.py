@@ -201,16 +201,29 @@ TextFilter = Annotated[
     ),
 ]
 IntakeFilter = Annotated[int | None, Query(ge=2000, le=2100)]
+ProgrammeFilter = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[A-Za-z0-9-]{1,20}$",
+        description="Only students of this programme code (any letter case).",
+    ),
+]
 
 
 def cohort_query(
-    status: Status | None, item: str | None, q: str | None, intake_year: int | None
+    status: Status | None,
+    item: str | None,
+    q: str | None,
+    intake_year: int | None,
+    programme: str | None = None,
 ) -> dict[str, Any]:
     query: dict[str, Any] = {
         "status": status.value if status else {"$in": [s.value for s in Status]}
     }
     if intake_year is not None:
         query["intake_year"] = intake_year
+    if programme:
+        query["record.programme_code"] = programme.upper()
     if item:
         query["outstanding_items"] = item
     words = (q or "").casefold().split()[:5]
@@ -230,11 +243,12 @@ async def list_registrations(
     item: ItemFilter = None,
     q: TextFilter = None,
     intake_year: IntakeFilter = None,
+    programme: ProgrammeFilter = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> RegistrationPage:
-    """Search the cohort by status, outstanding item and text."""
-    query = cohort_query(status, item, q, intake_year)
+    """Search the cohort by status, outstanding item, intake, programme and text."""
+    query = cohort_query(status, item, q, intake_year, programme)
     collection = uow.db[REGISTRATIONS]
     total = await collection.count_documents(query)
     cursor = collection.find(query, SUMMARY_FIELDS).sort("_id", 1).skip(offset).limit(limit)
@@ -281,9 +295,10 @@ async def export_registrations(
     item: ItemFilter = None,
     q: TextFilter = None,
     intake_year: IntakeFilter = None,
+    programme: ProgrammeFilter = None,
 ) -> StreamingResponse:
     """The cohort (same filters as the list) as CSV, one row per student."""
-    query = cohort_query(status, item, q, intake_year)
+    query = cohort_query(status, item, q, intake_year, programme)
     cursor = uow.db[REGISTRATIONS].find(query, SUMMARY_FIELDS).sort("_id", 1)
 
     async def rows() -> AsyncIterator[str]:
