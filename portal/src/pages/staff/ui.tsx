@@ -1,0 +1,53 @@
+// Small helpers shared by the staff pages.
+import type { ComponentChildren } from "preact";
+import { useContext } from "preact/hooks";
+import { ApiError } from "../../api";
+import { App } from "../../context";
+
+export function describe(e: unknown): string {
+  return e instanceof ApiError ? e.detail : String(e);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Dates and times as Hong Kong sees them, in the page's language. */
+export function useFormat(): { dateTime: (iso: string | null | undefined) => string; date: (iso: string | null | undefined) => string } {
+  const { language } = useContext(App);
+  const locale = language === "zh-Hant" ? "zh-HK" : "en-GB";
+  return {
+    dateTime: (iso) =>
+      iso
+        ? new Intl.DateTimeFormat(locale, {
+            dateStyle: "medium",
+            timeStyle: "short",
+            timeZone: "Asia/Hong_Kong",
+          }).format(new Date(iso))
+        : "—",
+    date: (iso) =>
+      iso
+        ? new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeZone: "UTC" }).format(
+            new Date(iso.length === 10 ? `${iso}T00:00:00Z` : iso),
+          )
+        : "—",
+  };
+}
+
+/** A polite live region: what just happened, announced to screen readers. */
+export function Announce(props: { children: ComponentChildren }) {
+  return (
+    <p class="announce" role="status" aria-live="polite">
+      {props.children}
+    </p>
+  );
+}
+
+/** A table cell that shows its column name above the value on narrow screens. */
+export function Cell(props: { label: string; children: ComponentChildren; class?: string }) {
+  return (
+    <td data-label={props.label} class={props.class}>
+      {props.children}
+    </td>
+  );
+}
