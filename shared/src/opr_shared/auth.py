@@ -113,7 +113,10 @@ class KeySet:
         self._fetched_at = self._clock()
 
     async def key(self, kid: str) -> Any:
-        if self._needs_refresh(kid):
+        # An unknown kid always goes through the lock: while another request's fetch
+        # is in flight (the first requests after a start or a rotation), this one
+        # waits for its result instead of being refused for a key about to arrive.
+        if kid not in self._keys or self._needs_refresh(kid):
             async with self._lock:
                 if self._needs_refresh(kid):
                     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -138,3 +139,22 @@ def test_role_dependencies_answer_401_and_403_with_reasons() -> None:
     assert client.get("/staff", headers={"Authorization": f"Bearer {officer}"}).json() == "officer1"
     assert client.get("/mine", headers={"Authorization": f"Bearer {student}"}).json() == "20261234"
     assert client.get("/mine", headers={"Authorization": f"Bearer {officer}"}).status_code == 403
+
+
+async def test_requests_arriving_during_the_first_fetch_wait_for_it() -> None:
+    """The first requests after a start (or a rotation) come together: the ones that
+    find a fetch in flight must be verified with its keys, not refused."""
+    release = asyncio.Event()
+    jwks = Jwks(public_jwk(KEY, "k1"))
+
+    async def slow_fetch() -> dict[str, Any]:
+        await release.wait()
+        return await jwks()
+
+    checker = TokenVerifier(KeySet(slow_fetch, clock=Clock(), min_refresh_seconds=30))
+    pending = [asyncio.create_task(checker.verify(student_token())) for _ in range(5)]
+    await asyncio.sleep(0)
+    release.set()
+    principals = await asyncio.gather(*pending, return_exceptions=True)
+    assert [getattr(p, "student_no", p) for p in principals] == ["20261234"] * 5
+    assert jwks.fetches == 1
