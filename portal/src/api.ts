@@ -5,12 +5,14 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly detail: string,
+    /** The parsed error answer, for pages that show reasons next to fields. */
+    readonly body: unknown = null,
   ) {
     super(detail);
   }
 }
 
-function readableDetail(body: unknown, status: number): string {
+export function readableDetail(body: unknown, status: number): string {
   if (body && typeof body === "object" && "detail" in body) {
     const detail = (body as { detail: unknown }).detail;
     if (typeof detail === "string") return detail;
@@ -43,7 +45,7 @@ export async function api<T>(
   const parsed: unknown = text ? JSON.parse(text) : null;
   if (!response.ok) {
     if (response.status === 401 && token) signOut("expired");
-    throw new ApiError(response.status, readableDetail(parsed, response.status));
+    throw new ApiError(response.status, readableDetail(parsed, response.status), parsed);
   }
   return parsed as T;
 }

@@ -12,6 +12,7 @@ interface FieldProps {
   hint?: string;
   required?: boolean;
   inputMode?: "numeric" | "text" | "email";
+  onBlur?: () => void;
 }
 
 export function Field(props: FieldProps) {
@@ -36,6 +37,7 @@ export function Field(props: FieldProps) {
         aria-invalid={props.error ? "true" : undefined}
         aria-describedby={[hintId, errorId].filter(Boolean).join(" ") || undefined}
         onInput={(e) => props.onInput((e.currentTarget as HTMLInputElement).value)}
+        onBlur={props.onBlur}
       />
       {props.error && (
         <p class="field-error" id={errorId}>

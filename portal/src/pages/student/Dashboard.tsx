@@ -3,6 +3,7 @@ import { api, ApiError } from "../../api";
 import { Alert } from "../../components";
 import { App, useT } from "../../context";
 import type { Key } from "../../i18n";
+import { AppLink, REFRESH_MS } from "./shared";
 
 interface ChecklistItem {
   item: string;
@@ -12,6 +13,7 @@ interface ChecklistItem {
   due_by: string | null;
   state: "missing" | "uploaded" | "verified" | "rejected";
   reason: string | null;
+  accepts?: string[];
 }
 
 interface MyRegistration {
@@ -23,7 +25,16 @@ interface MyRegistration {
 
 // Status changes are made by other services (documents verified, photo approved):
 // poll, and announce a change to screen-reader users.
-const REFRESH_MS = 10_000;
+
+/** Where the student acts on a checklist item, and the words of the link. */
+function actionFor(item: ChecklistItem): { href: string; label: Key } | null {
+  if (item.state === "verified") return null;
+  if (item.item === "registration_form") return { href: "/me/form", label: "me_actionForm" };
+  if (item.item === "photo") return { href: "/me/documents", label: "me_actionPhoto" };
+  if (item.item === "identity_documents") return { href: "/me/form", label: "me_actionResidency" };
+  if ((item.accepts ?? []).length > 0) return { href: "/me/documents", label: "me_actionUpload" };
+  return null;
+}
 
 export function DashboardPage() {
   const t = useT();
@@ -100,11 +111,19 @@ export function DashboardPage() {
                   <td>
                     <span class={`state state-${item.state}`}>{t(`state_${item.state}` as Key)}</span>
                     {item.reason && <p class="reason">{t("rejectedBecause", { reason: item.reason })}</p>}
+                    {actionFor(item) && (
+                      <p class="item-action">
+                        <AppLink href={actionFor(item)!.href}>{t(actionFor(item)!.label)}</AppLink>
+                      </p>
+                    )}
                   </td>
                 </tr>
               ))}
             </tbody>
           </table>
+          {mine.status === "completed" && (
+            <p><AppLink href="/me/card">{t("me_actionCard")}</AppLink></p>
+          )}
           {updatedAt && (
             <p class="hint">{t("lastUpdated", { time: updatedAt.toLocaleTimeString(locale) })}</p>
           )}
