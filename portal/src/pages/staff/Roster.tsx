@@ -54,17 +54,18 @@ function RosterImport() {
     setJob(null);
     try {
       const query = `background=true${invite ? "&invite=true" : ""}`;
-      const started = await sendRaw<ImportJob>(
+      const started = await sendRaw<{ import_id: string }>(
         `/api/identity/admissions/import?${query}`,
         await file.text(),
         contentType,
       );
-      let current = started.body;
+      // The service imports in chunks and records its progress; follow it until done.
+      const progress = `/api/identity/admissions/imports/${started.body.import_id}`;
+      let current = await api<ImportJob>(progress);
       setJob(current);
-      // The service imports in chunks and records its progress; follow it.
       while (current.status === "running") {
         await sleep(600);
-        current = await api<ImportJob>(`/api/identity/admissions/imports/${current.import_id}`);
+        current = await api<ImportJob>(progress);
         setJob(current);
       }
       if (current.status === "failed") setError(t("rosterFailed", { detail: current.failure ?? "" }));
