@@ -355,6 +355,7 @@ def create_http_app(
     app.state.token_verifier = runtime.token_verifier
     for router in [*routers, dead_letter_router()]:
         app.include_router(router, prefix=prefix)
+    _document_refusal_reasons(app)
 
     probes = APIRouter(include_in_schema=False)
 
@@ -397,6 +398,36 @@ def create_http_app(
         return response
 
     return app
+
+
+def _document_refusal_reasons(app: FastAPI) -> None:
+    """Make the documented 422 answer true to what the services send.
+
+    FastAPI documents 422 as its request-validation list, but a service also
+    answers 422 itself with a reason (a sentence, or an object with a code and
+    the problems); the OpenAPI document says so, so clients and schema checks
+    accept both.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        detail = (error or {}).get("properties", {}).get("detail")
+        if detail is not None and "anyOf" not in detail:
+            error["properties"]["detail"] = {
+                "title": "Detail",
+                "description": "The request's validation errors, or the service's reason "
+                "for refusing it (a sentence, or an object with a code and the problems).",
+                "anyOf": [
+                    {key: value for key, value in detail.items() if key != "title"},
+                    {"type": "string"},
+                    {"type": "object"},
+                ],
+            }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def uow_of(request: Request) -> UnitOfWork:
