@@ -10,6 +10,7 @@ phone width."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,7 @@ from opr_shared.smtpsink import text_body, wait_for_mail
 from opr_shared.testing.browser import accessibility_violations, screenshot
 from opr_shared.testing.journey import bearer, new_student_no, roster_row, staff_token
 from PIL import Image
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -187,6 +188,22 @@ async def test_a_student_goes_from_the_invitation_to_a_card_slot(system: Stack, 
         await page.get_by_label("Emergency contact: name").fill("Wong Tai Man")
         await page.get_by_label("Emergency contact: relationship").fill("Father")
         await page.get_by_label("Emergency contact: phone").fill("6123 4567")
+
+        # Should the service ever judge a field differently from the page, its reason
+        # is shown next to that field: here the number is altered on its way out.
+        async def altered(route: Route) -> None:
+            body = json.loads(route.request.post_data or "{}")
+            body["hkid_number"] = "A123456(4)"
+            await route.continue_(post_data=json.dumps(body))
+
+        await page.route("**/api/registration/me/form", altered)
+        await page.get_by_role("button", name="Save draft").click()
+        await expect(page.locator("#f-hkid_number-error")).to_have_text(
+            "the check digit of this HKID number is wrong: please check the number"
+        )
+        await expect(page.get_by_role("alert")).to_contain_text("HKID number")
+        await page.unroute("**/api/registration/me/form", altered)
+
         await page.get_by_role("button", name="Save draft").click()
         await expect(page.get_by_role("status")).to_contain_text("Draft saved")
         await expect(hkid).to_have_value("A123456(3)")  # as the service keeps it
@@ -262,6 +279,10 @@ async def test_a_student_goes_from_the_invitation_to_a_card_slot(system: Stack, 
         await expect(photo_bar).to_have_attribute("aria-valuenow", "100")
         assert await accessibility_violations(page) == []
         await screenshot(page, "06-photo-refused")
+        await page.set_viewport_size({"width": 390, "height": 844})
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        await screenshot(page, "06-photo-refused-phone")
+        await page.set_viewport_size({"width": 1280, "height": 900})
         await photo_input.set_input_files(
             {"name": "me.jpg", "mimeType": "image/jpeg", "buffer": face_photo()}
         )

@@ -286,11 +286,13 @@ export function FormPage() {
 /** What will be (or was) submitted, as a list of labelled values. */
 function Summary(props: { values: FormValues }) {
   const t = useT();
+  const { day } = useDates();
   const v = props.values;
   const shown = (name: FieldName): string => {
     const value = v[name];
     if (typeof value === "boolean") return value ? t("me_yes") : t("me_no");
     if (!value) return "—";
+    if (name === "date_of_birth" && /^\d{4}-\d{2}-\d{2}$/.test(value)) return day(value);
     if (name === "gender") return t(`me_gender_${value}` as Key);
     if (name === "residency") return t(`me_residency_${value}` as Key);
     if (name === "travel_document_type") return t(`me_doc_${value}` as Key);
