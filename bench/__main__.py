@@ -1,0 +1,86 @@
+"""``python -m bench``: simulate an intake on a private embedded stack (or the running one)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from opr_shared.devstack.__main__ import default_data_dir
+from opr_shared.devstack.stack import Stack, StackPorts
+
+from bench.driver import Config
+from bench.run import RESULTS, run, target_of, write
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--n", type=int, default=500, help="admitted students (default 500)")
+    parser.add_argument(
+        "--users", type=int, default=200, help="students acting at once (default 200)"
+    )
+    parser.add_argument("--staff", type=int, default=4, help="reviewers per queue (default 4)")
+    parser.add_argument(
+        "--timeout", type=float, default=840.0, help="give up on the cohort after (s)"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="drive the stack `make up` runs (its data folder) instead of a private one",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
+    parser.add_argument("--name", default="latest", help="file name of the results")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the raw-server probes")
+    parser.add_argument("--ceiling-seconds", type=float, default=4.0)
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="S", help="py-spy the services for S seconds"
+    )
+    return parser.parse_args(argv)
+
+
+def say(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    config = Config(n=args.n, users=min(args.users, args.n), staff=args.staff, timeout=args.timeout)
+    if args.reuse:
+        stack = Stack.for_data_dir(default_data_dir(), progress=say)
+        if not stack.is_ready():
+            print("The system is not running: `make up` first, or leave out --reuse.")
+            return 1
+        label = f"the running stack ({stack.data_dir})"
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="opr-bench-"))
+        stack = Stack(folder, StackPorts.free(), progress=say)
+        print(f"Starting a private stack in {folder} ...", flush=True)
+        stack.start()
+        label = "private embedded stack (Tansu, SecantusDB, localbucket, SMTP sink)"
+    try:
+        print(f"Intake of {config.n} students, {config.users} at once ...", flush=True)
+        result, intake = asyncio.run(
+            run(
+                target_of(stack),
+                config,
+                stack_label=label,
+                measure_ceiling=not args.no_ceiling,
+                ceiling_seconds=args.ceiling_seconds,
+                profile_dir=args.out / "profiles" if args.profile else None,
+                profile_seconds=args.profile or 60,
+            )
+        )
+    finally:
+        if not args.reuse:
+            stack.stop(remove_data=True)
+    paths = write(result, intake, args.out, args.name)
+    print((args.out / f"{args.name}.md").read_text())
+    print("written: " + ", ".join(str(p) for p in paths))
+    return 0 if result["journeys"]["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

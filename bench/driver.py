@@ -1,0 +1,737 @@
+"""The intake simulation: admitted students and staff, through the public API only.
+
+One run:
+
+1. the registry imports the cohort (roster chunks, with invitations);
+2. each student, once the invitation e-mail is in the mail sink, activates the
+   account, signs in, saves a draft, submits the form, uploads the identity card
+   and the card photo (at most ``users`` students act at once);
+3. staff pollers read the verification queues and verify/approve every item of
+   the cohort;
+4. the run waits until every student has a card with a collection slot and all
+   five milestone e-mails in the mail sink, then each student reads their card.
+
+Timestamps for the end-to-end latencies come from the events themselves (read
+from every service's topic) and from the mail sink's ``X-Received-At`` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import random
+import re
+import string
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from opr_shared.events.envelope import SERVICES
+from opr_shared.localinfra import Endpoints
+from opr_shared.testing.journey import bearer, roster_row, staff_token
+
+# invitation, account_activated, form_received, registration_completed, card_ready
+EXPECTED_MAILS = 5
+IMPORT_CHUNK = 500
+LETTERS = string.ascii_letters
+HK = ZoneInfo("Asia/Hong_Kong")
+TOKEN = re.compile(r"activate\?token=([A-Za-z0-9_\-]+)")
+FORM: dict[str, Any] = {
+    "gender": "female",
+    "nationality": "CHN",
+    "residency": "hk_permanent",
+    "hkid_number": "A123456(3)",
+    "correspondence_address": {"lines": ["1 Clear Water Bay Road"], "country_or_region": "HK"},
+    "emergency_contact": {"name": "Wong Tai Man", "relationship": "Father", "phone": "61234567"},
+    "declaration": True,
+}
+# Events whose timestamps the report needs (others are only counted).
+KEPT_EVENTS = frozenset(
+    {
+        "StudentAdmitted",
+        "InvitationIssued",
+        "AccountActivated",
+        "FormSubmitted",
+        "DocumentVerified",
+        "PhotoApproved",
+        "RegistrationCompleted",
+        "CardIssued",
+        "CardReadyForCollection",
+        "NotificationSent",
+    }
+)
+
+
+@dataclass
+class Target:
+    """Where the system under test answers, and its processes (for memory)."""
+
+    gateway_url: str
+    endpoints: Endpoints
+    pids: dict[str, int]
+
+
+@dataclass
+class Config:
+    n: int = 200
+    users: int = 100
+    staff: int = 4
+    timeout: float = 900.0
+    label: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+
+
+# --- HTTP with latency records --------------------------------------------------------
+
+
+class Http:
+    """One pooled client; every call is timed under its endpoint's name."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.samples: dict[str, list[float]] = defaultdict(list)
+        self.statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.errors: dict[str, int] = defaultdict(int)
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    async def call(self, method: str, name: str, url: str, **kwargs: Any) -> httpx.Response:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        began = time.perf_counter()
+        try:
+            response = await self.client.request(method, url, **kwargs)
+        except httpx.HTTPError:
+            self.errors[name] += 1
+            raise
+        finally:
+            self.in_flight -= 1
+        self.samples[name].append(time.perf_counter() - began)
+        self.statuses[name][response.status_code] += 1
+        return response
+
+
+class JourneyFailed(RuntimeError):
+    pass
+
+
+def expect(response: httpx.Response, *codes: int) -> httpx.Response:
+    if response.status_code not in codes:
+        raise JourneyFailed(
+            f"{response.request.method} {response.request.url.path}: "
+            f"{response.status_code} {response.text[:300]}"
+        )
+    return response
+
+
+async def retry_while(
+    attempt: Callable[[], Awaitable[httpx.Response]],
+    waiting: Callable[[httpx.Response], bool],
+    timeout: float,
+) -> httpx.Response:
+    """Repeat ``attempt`` while its answer says an event has not arrived yet."""
+    deadline = time.monotonic() + timeout
+    pause = 0.2
+    while True:
+        response = await attempt()
+        if not waiting(response) or time.monotonic() > deadline:
+            return response
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, 2.0)
+
+
+# --- test files -----------------------------------------------------------------------
+
+
+def identity_card_pdf() -> bytes:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def face_photo() -> bytes:
+    from PIL import Image
+    from skimage import data
+
+    portrait = (
+        Image.fromarray(data.astronaut())  # type: ignore[no-untyped-call]
+        .crop((44, 0, 404, 450))
+        .resize((480, 600), Image.Resampling.LANCZOS)
+    )
+    out = io.BytesIO()
+    portrait.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+# --- what the system tells us: the mail sink and the topics ----------------------------
+
+
+@dataclass
+class Mail:
+    received_at: datetime
+    notification_id: str | None
+    subject: str
+
+
+class MailWatcher:
+    """Reads new ``.eml`` files for the cohort's addresses as they appear."""
+
+    def __init__(self, maildir: Path, addresses: dict[str, str]) -> None:
+        self.maildir = maildir
+        self.student_of = addresses  # address -> student number
+        self.seen: set[str] = {p.name for p in self._files()}
+        self.mails: dict[str, list[Mail]] = defaultdict(list)
+        self.invitations: dict[str, asyncio.Future[str]] = {}
+        self.changed = asyncio.Event()
+
+    def _files(self) -> list[Path]:
+        with contextlib.suppress(FileNotFoundError):
+            return [p for p in self.maildir.iterdir() if p.name.endswith(".eml")]
+        return []
+
+    def invitation(self, student_no: str) -> asyncio.Future[str]:
+        if student_no not in self.invitations:
+            self.invitations[student_no] = asyncio.get_running_loop().create_future()
+        return self.invitations[student_no]
+
+    def scan(self) -> int:
+        found = 0
+        for path in sorted(self._files()):
+            if path.name in self.seen:
+                continue
+            self.seen.add(path.name)
+            try:
+                raw = path.read_bytes()
+            except OSError:
+                continue
+            message = message_from_bytes(raw, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            recipients = [a.strip() for a in str(message.get("X-Envelope-To", "")).split(",")]
+            students = [self.student_of[a] for a in recipients if a in self.student_of]
+            if not students:
+                continue
+            received = datetime.fromisoformat(str(message["X-Received-At"]))
+            mail = Mail(
+                received_at=received,
+                notification_id=str(message.get("X-Notification-Id") or "") or None,
+                subject=" ".join(str(message.get("Subject", "")).split()),
+            )
+            for student_no in students:
+                self.mails[student_no].append(mail)
+                found += 1
+                body = message.get_body(preferencelist=("plain",))
+                text = body.get_content() if body is not None else ""
+                token = TOKEN.search(text)
+                if token:
+                    future = self.invitation(student_no)
+                    if not future.done():
+                        future.set_result(token.group(1))
+        if found:
+            self.changed.set()
+        return found
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.to_thread(self.scan)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+        await asyncio.to_thread(self.scan)
+
+
+@dataclass
+class Seen:
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
+class TopicWatcher:
+    """Every service's topic from the offsets at the start, kept for the cohort."""
+
+    def __init__(self, bootstrap: str, cohort: set[str]) -> None:
+        self.bootstrap = bootstrap
+        self.cohort = cohort
+        self.events: dict[str, list[Seen]] = defaultdict(list)
+        self.by_id: dict[str, Seen] = {}
+        self.counts: dict[str, int] = defaultdict(int)
+        self.total = 0
+        self.changed = asyncio.Event()
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=200,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+        await consumer.start()
+        topics = [f"{name}.events" for name in SERVICES]
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            parts: set[int] | None = None
+            for _ in range(50):
+                await consumer.topics()
+                parts = consumer.partitions_for_topic(topic)
+                if parts:
+                    break
+                await asyncio.sleep(0.2)
+            partitions += [TopicPartition(topic, p) for p in sorted(parts or ())]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        for tp, offset in ends.items():
+            consumer.seek(tp, offset)
+        self.consumer = consumer
+
+    def _take(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None or value is None:
+            return
+        student_no = key.decode(errors="replace")
+        if student_no not in self.cohort:
+            return
+        envelope = json.loads(value)
+        kind = str(envelope["event_type"])
+        self.total += 1
+        self.counts[kind] += 1
+        if kind not in KEPT_EVENTS:
+            return
+        payload = envelope.get("payload") or {}
+        kept = {
+            k: payload[k] for k in ("notification_id", "cause_event_id", "template") if k in payload
+        }
+        seen = Seen(
+            event_id=str(envelope["event_id"]),
+            event_type=kind,
+            occurred_at=datetime.fromisoformat(str(envelope["occurred_at"])),
+            payload=kept,
+        )
+        self.events[student_no].append(seen)
+        self.by_id[seen.event_id] = seen
+
+    async def run(self, stop: asyncio.Event) -> None:
+        assert self.consumer is not None
+        try:
+            while True:
+                batch = await self.consumer.getmany(timeout_ms=300)
+                for records in batch.values():
+                    for record in records:
+                        self._take(record.key, record.value)
+                if batch:
+                    self.changed.set()
+                elif stop.is_set():
+                    return
+        finally:
+            await self.consumer.stop()
+
+    def templates(self) -> dict[str, int]:
+        """Notifications sent to the cohort, by template."""
+        counts: dict[str, int] = defaultdict(int)
+        for events in self.events.values():
+            for e in events:
+                if e.event_type == "NotificationSent":
+                    counts[str(e.payload.get("template"))] += 1
+        return dict(sorted(counts.items()))
+
+    def kinds(self, student_no: str) -> set[str]:
+        return {e.event_type for e in self.events.get(student_no, [])}
+
+    def first(self, student_no: str, kind: str) -> Seen | None:
+        return next((e for e in self.events.get(student_no, []) if e.event_type == kind), None)
+
+
+# --- the cohort -----------------------------------------------------------------------
+
+
+@dataclass
+class Student:
+    student_no: str
+    row: dict[str, Any]
+    password: str
+    started: float = 0.0
+    submitted: float = 0.0
+    finished: float = 0.0
+    error: str | None = None
+
+
+def make_cohort(n: int, label: str) -> list[Student]:
+    base = 20_000_000 + (int(label, 16) % 7_000) * 1_000
+    students = []
+    for i in range(n):
+        number = str(base + i) if n <= 1_000 else f"3{uuid.uuid4().int % 10**7:07d}"
+        row = roster_row(
+            number,
+            jupas_app_no=f"{int(number) % 10**8:08d}"[::-1],
+            personal_email=f"bench.{label}.{number}@example.com",
+        )
+        students.append(
+            Student(
+                number, row, password="Harbour-Lantern-" + "".join(random.choices(LETTERS, k=12))
+            )
+        )
+    # Unique numbers even for large random cohorts.
+    unique = {s.student_no: s for s in students}
+    return list(unique.values())
+
+
+class Intake:
+    def __init__(self, target: Target, config: Config) -> None:
+        self.target = target
+        self.config = config
+        self.students = make_cohort(config.n, config.label)
+        self.by_no = {s.student_no: s for s in self.students}
+        assert target.endpoints.maildir is not None, "the bench needs the mail sink's folder"
+        self.mail = MailWatcher(
+            target.endpoints.maildir, {s.row["personal_email"]: s.student_no for s in self.students}
+        )
+        self.topics = TopicWatcher(target.endpoints.kafka_bootstrap, set(self.by_no))
+        self.pdf = identity_card_pdf()
+        self.photo = face_photo()
+        self.staff_done: dict[str, int] = defaultdict(int)
+        self.active = 0
+        self.peak_active = 0
+        self.http: Http
+
+    # -- staff ---------------------------------------------------------------------
+
+    async def schedule(self, headers: dict[str, str]) -> None:
+        """A collection day with room for the cohort, keeping whatever is published."""
+        current = expect(
+            await self.http.call(
+                "GET", "GET /card/schedule", "/api/card/schedule", headers=headers
+            ),
+            200,
+        ).json()
+        now = datetime.now(UTC)
+        free = sum(s["remaining"] for s in current["slots"] if s["starts_at"] > now.isoformat())
+        if free >= len(self.students):
+            return
+        days: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for slot in current["slots"]:
+            starts = datetime.fromisoformat(slot["starts_at"]).astimezone(HK)
+            ends = datetime.fromisoformat(slot["ends_at"]).astimezone(HK)
+            days[starts.date().isoformat()].append(
+                {
+                    "start": starts.strftime("%H:%M"),
+                    "end": ends.strftime("%H:%M"),
+                    "capacity": slot["capacity"],
+                }
+            )
+        day = (now + timedelta(days=40)).date()
+        while day.isoformat() in days:
+            day += timedelta(days=1)
+        need = len(self.students)
+        windows = []
+        for hour in range(9, 17):
+            if need <= 0:
+                break
+            windows.append(
+                {"start": f"{hour:02d}:00", "end": f"{hour + 1:02d}:00", "capacity": 10_000}
+            )
+            need -= 10_000
+        days[day.isoformat()] = windows
+        body = {
+            "venue": current.get("venue") or "Student Card Office, Room 1101",
+            "bring": current.get("bring") or ["Hong Kong Identity Card or passport"],
+            "days": [{"date": d, "windows": w} for d, w in sorted(days.items())][-60:],
+        }
+        expect(
+            await self.http.call(
+                "PUT", "PUT /card/schedule", "/api/card/schedule", json=body, headers=headers
+            ),
+            200,
+        )
+
+    async def import_roster(self, headers: dict[str, str]) -> None:
+        rows = [s.row for s in self.students]
+        for i in range(0, len(rows), IMPORT_CHUNK):
+            answer = expect(
+                await self.http.call(
+                    "POST",
+                    "POST /identity/admissions/import",
+                    "/api/identity/admissions/import?invite=true",
+                    json=rows[i : i + IMPORT_CHUNK],
+                    headers=headers,
+                    timeout=600,
+                ),
+                200,
+            ).json()
+            if answer["rejected"]:
+                raise JourneyFailed(f"roster rows refused: {answer['errors'][:3]}")
+
+    async def reviewer(
+        self,
+        headers: dict[str, str],
+        kind: str,
+        act: Callable[[str], Awaitable[None]],
+        stop: asyncio.Event,
+    ) -> None:
+        """Poll the queue; act on every pending item of the cohort (``staff`` at once)."""
+        gate = asyncio.Semaphore(self.config.staff)
+        handled: set[str] = set()
+
+        async def one(item_id: str) -> None:
+            async with gate:
+                await act(item_id)
+                self.staff_done[kind] += 1
+
+        while not stop.is_set():
+            answer = await self.http.call(
+                "GET",
+                f"GET /documents/queue?kind={kind}",
+                "/api/documents/queue",
+                params={"kind": kind, "limit": 500},
+                headers=headers,
+            )
+            todo = [
+                i["id"]
+                for i in (answer.json().get("items", []) if answer.status_code == 200 else [])
+                if i["student_no"] in self.by_no and i["id"] not in handled
+            ]
+            handled.update(todo)
+            if todo:
+                await asyncio.gather(*(one(i) for i in todo))
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+
+    # -- students ------------------------------------------------------------------
+
+    async def journey(self, student: Student, gate: asyncio.Semaphore) -> None:
+        http = self.http
+        token = await asyncio.wait_for(
+            self.mail.invitation(student.student_no), self.config.timeout
+        )
+        async with gate:
+            self.active += 1
+            self.peak_active = max(self.peak_active, self.active)
+            student.started = time.monotonic()
+            try:
+                await self._act(http, student, token)
+            finally:
+                self.active -= 1
+
+    async def _act(self, http: Http, student: Student, token: str) -> None:
+        activated = expect(
+            await http.call(
+                "POST",
+                "POST /identity/accounts/activate",
+                "/api/identity/accounts/activate",
+                json={"token": token, "password": student.password},
+            ),
+            200,
+        ).json()
+        session = expect(
+            await http.call(
+                "POST",
+                "POST /identity/sessions",
+                "/api/identity/sessions",
+                json={"email": activated["university_email"], "password": student.password},
+            ),
+            200,
+        ).json()
+        me = bearer(session["access_token"])
+        timeout = self.config.timeout
+
+        async def get_mine() -> httpx.Response:
+            return await http.call(
+                "GET", "GET /registration/me", "/api/registration/me", headers=me
+            )
+
+        expect(await retry_while(get_mine, lambda r: r.status_code == 404, timeout), 200)
+        expect(
+            await http.call(
+                "PUT",
+                "PUT /registration/me/form",
+                "/api/registration/me/form",
+                json={"residency": FORM["residency"], "gender": FORM["gender"]},
+                headers=me,
+            ),
+            200,
+        )
+        expect(
+            await http.call(
+                "POST",
+                "POST /registration/me/submit",
+                "/api/registration/me/submit",
+                json=FORM,
+                headers=me,
+            ),
+            200,
+        )
+        student.submitted = time.monotonic()
+
+        async def upload_document() -> httpx.Response:
+            return await http.call(
+                "POST",
+                "POST /documents/me/documents",
+                "/api/documents/me/documents",
+                data={"doc_type": "hk_permanent_id_card"},
+                files={"file": ("hkid.pdf", self.pdf, "application/pdf")},
+                headers=me,
+            )
+
+        expect(await retry_while(upload_document, lambda r: r.status_code == 409, timeout), 201)
+
+        async def upload_photo() -> httpx.Response:
+            return await http.call(
+                "POST",
+                "POST /documents/me/photo",
+                "/api/documents/me/photo",
+                files={"file": ("me.jpg", self.photo, "image/jpeg")},
+                headers=me,
+            )
+
+        expect(await retry_while(upload_photo, lambda r: r.status_code == 409, timeout), 201)
+        self.tokens[student.student_no] = me
+
+    def complete(self, student_no: str) -> bool:
+        kinds = self.topics.kinds(student_no)
+        return (
+            "CardIssued" in kinds
+            and "CardReadyForCollection" in kinds
+            and len(self.mail.mails.get(student_no, [])) >= EXPECTED_MAILS
+        )
+
+    async def confirm(self, student: Student) -> None:
+        """The student sees the issued card with a slot (through the API)."""
+        card = expect(
+            await self.http.call(
+                "GET", "GET /card/me", "/api/card/me", headers=self.tokens[student.student_no]
+            ),
+            200,
+        ).json()
+        if card["status"] != "issued" or card["slot"] is None:
+            raise JourneyFailed(f"card of {student.student_no}: {card}")
+        student.finished = time.monotonic()
+
+    # -- the run -------------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        cfg = self.config
+        self.tokens: dict[str, dict[str, str]] = {}
+        limits = httpx.Limits(
+            max_connections=cfg.users + 4 * cfg.staff + 8,
+            max_keepalive_connections=cfg.users + 4 * cfg.staff + 8,
+        )
+        stop = asyncio.Event()
+        async with httpx.AsyncClient(
+            base_url=self.target.gateway_url, timeout=120, limits=limits
+        ) as client:
+            self.http = Http(client)
+            registry = bearer(await staff_token(client, "registry_officer"))
+            office = bearer(await staff_token(client, "card_office"))
+            await self.schedule(office)
+            await self.topics.start()
+            watchers = [
+                asyncio.create_task(self.mail.run(stop)),
+                asyncio.create_task(self.topics.run(stop)),
+            ]
+
+            async def verify(item_id: str) -> None:
+                expect(
+                    await self.http.call(
+                        "POST",
+                        "POST /documents/documents/{id}/verify",
+                        f"/api/documents/documents/{item_id}/verify",
+                        json={"expiry_date": "2035-01-31"},
+                        headers=registry,
+                    ),
+                    200,
+                )
+
+            async def approve(item_id: str) -> None:
+                expect(
+                    await self.http.call(
+                        "POST",
+                        "POST /documents/photos/{id}/approve",
+                        f"/api/documents/photos/{item_id}/approve",
+                        headers=office,
+                    ),
+                    200,
+                )
+
+            staff_stop = asyncio.Event()
+            reviewers = [
+                asyncio.create_task(self.reviewer(registry, "document", verify, staff_stop)),
+                asyncio.create_task(self.reviewer(office, "photo", approve, staff_stop)),
+            ]
+            began = time.monotonic()
+            began_at = datetime.now(UTC)
+            gate = asyncio.Semaphore(cfg.users)
+            try:
+                await self.import_roster(registry)
+                imported = time.monotonic()
+                journeys = [
+                    asyncio.create_task(self._guarded(s, self.journey(s, gate)))
+                    for s in self.students
+                ]
+                await asyncio.gather(*journeys)
+                acted = time.monotonic()
+                await self._until_complete(began + cfg.timeout)
+                done = [s for s in self.students if s.error is None and self.complete(s.student_no)]
+                await asyncio.gather(*(self._guarded(s, self.confirm(s)) for s in done))
+                finished = time.monotonic()
+            finally:
+                staff_stop.set()
+                await asyncio.gather(*reviewers, return_exceptions=True)
+                stop.set()
+                await asyncio.gather(*watchers, return_exceptions=True)
+        return {
+            "began_at": began_at.isoformat(),
+            "wall_seconds": finished - began,
+            "import_seconds": imported - began,
+            "students_acting_seconds": acted - imported,
+            "peak_active_users": self.peak_active,
+            "peak_http_in_flight": self.http.peak_in_flight,
+        }
+
+    async def _guarded(self, student: Student, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except (JourneyFailed, httpx.HTTPError, TimeoutError) as exc:
+            student.error = f"{type(exc).__name__}: {exc}"[:500]
+
+    async def _until_complete(self, deadline: float) -> None:
+        pending = {s.student_no for s in self.students if s.error is None}
+        while pending and time.monotonic() < deadline:
+            pending = {n for n in pending if not self.complete(n)}
+            if not pending:
+                return
+            self.mail.changed.clear()
+            self.topics.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._either_changed(), 2.0)
+        for number in pending:
+            student = self.by_no[number]
+            if student.error is None:
+                kinds = sorted(self.topics.kinds(number))
+                mails = len(self.mail.mails.get(number, []))
+                student.error = f"not complete in time: events {kinds}, {mails} e-mails"
+
+    async def _either_changed(self) -> None:
+        waits = [
+            asyncio.create_task(self.mail.changed.wait()),
+            asyncio.create_task(self.topics.changed.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()

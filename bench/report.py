@@ -1,0 +1,303 @@
+"""Figures of a run: latencies, throughput, memory, the ceiling ratio; JSON, Markdown, plot."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from opr_shared.events.envelope import SERVICES
+from opr_shared.store.mongo import OUTBOX, PROCESSED_EVENTS, make_client
+
+from bench.driver import Intake
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..100); ``None`` without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def summary_ms(seconds: list[float]) -> dict[str, Any]:
+    return {
+        "count": len(seconds),
+        "p50_ms": ms(percentile(seconds, 50)),
+        "p95_ms": ms(percentile(seconds, 95)),
+        "p99_ms": ms(percentile(seconds, 99)),
+        "max_ms": ms(max(seconds) if seconds else None),
+    }
+
+
+def memory(pids: dict[str, int]) -> dict[str, dict[str, float | None]]:
+    """Peak (VmHWM) and current (VmRSS) resident memory of each process, in MB."""
+    out: dict[str, dict[str, float | None]] = {}
+    for name, pid in sorted(pids.items()):
+        fields: dict[str, float | None] = {"peak_rss_mb": None, "rss_mb": None}
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "VmRSS"):
+                    kib = int(value.split()[0])
+                    fields["peak_rss_mb" if key == "VmHWM" else "rss_mb"] = round(kib / 1024, 1)
+        except (OSError, ValueError):
+            pass
+        out[name] = fields
+    return out
+
+
+def machine() -> dict[str, Any]:
+    total_kib = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                total_kib = int(line.split()[1])
+    except OSError:
+        pass
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gb": round(total_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+async def database_writes(uri: str, since: datetime) -> dict[str, int]:
+    """Transactions the services committed since ``since``, per service (approximately:
+    consumed events marked processed plus outbox rows written)."""
+    client = make_client(uri, "bench-report")
+    counts: dict[str, int] = {}
+    try:
+        for name in SERVICES:
+            db = client[name]
+            processed = await db[PROCESSED_EVENTS].count_documents({"handled_at": {"$gte": since}})
+            outbox = await db[OUTBOX].count_documents({"created_at": {"$gte": since}})
+            counts[name] = processed + outbox
+    finally:
+        await client.close()
+    return counts
+
+
+def end_to_end(intake: Intake) -> dict[str, Any]:
+    """Event-to-email (cause event → the sink's X-Received-At) and submit-to-card."""
+    topics = intake.topics
+    # The sink's file names the notification; NotificationSent names its cause and template.
+    notifications: dict[str, tuple[str, str]] = {}
+    for events in topics.events.values():
+        for e in events:
+            if e.event_type == "NotificationSent" and "notification_id" in e.payload:
+                notifications[str(e.payload["notification_id"])] = (
+                    str(e.payload.get("cause_event_id")),
+                    str(e.payload.get("template", "?")),
+                )
+    to_email: list[float] = []
+    per_template: dict[str, list[float]] = defaultdict(list)
+    for mails in intake.mail.mails.values():
+        for mail in mails:
+            if mail.notification_id is None:
+                continue
+            found = notifications.get(mail.notification_id)
+            if found is None:
+                continue
+            cause_id, template = found
+            cause = topics.by_id.get(cause_id)
+            if cause is None:
+                continue
+            seconds = (mail.received_at - cause.occurred_at).total_seconds()
+            to_email.append(seconds)
+            per_template[template].append(seconds)
+    to_card: list[float] = []
+    to_slot: list[float] = []
+    for student in intake.students:
+        submitted = topics.first(student.student_no, "FormSubmitted")
+        issued = topics.first(student.student_no, "CardIssued")
+        ready = topics.first(student.student_no, "CardReadyForCollection")
+        if submitted and issued:
+            to_card.append((issued.occurred_at - submitted.occurred_at).total_seconds())
+        if submitted and ready:
+            to_slot.append((ready.occurred_at - submitted.occurred_at).total_seconds())
+    return {
+        "event_to_email": summary_ms(to_email),
+        "event_to_email_by_template": {k: summary_ms(v) for k, v in sorted(per_template.items())},
+        "submit_to_card_issued": summary_ms(to_card),
+        "submit_to_card_ready_for_collection": summary_ms(to_slot),
+    }
+
+
+def http_table(intake: Intake) -> dict[str, Any]:
+    http = intake.http
+    return {
+        name: {
+            **summary_ms(samples),
+            "statuses": {str(k): v for k, v in sorted(http.statuses[name].items())},
+            "transport_errors": http.errors.get(name, 0),
+        }
+        for name, samples in sorted(http.samples.items())
+    }
+
+
+def ratio(system: float, ceiling: float | None) -> float | None:
+    return None if not ceiling else round(system / ceiling, 4)
+
+
+def utilisation(
+    intake: Intake, wall: float, ceiling: dict[str, Any], writes: dict[str, int]
+) -> dict[str, Any]:
+    completed = sum(1 for s in intake.students if s.finished)
+    events = intake.topics.total
+    tx = sum(writes.values())
+    uploads = 2 * completed
+    kafka = ceiling.get("kafka", {})
+    mongo = ceiling.get("mongodb", {})
+    s3 = ceiling.get("s3", {})
+    tx_ceiling = mongo.get("transaction_two_inserts", {}).get("per_second")
+    per_journey = tx / completed if completed else None
+    return {
+        "kafka_events_per_second": round(events / wall, 1),
+        "kafka_ratio_to_batched_produce": ratio(
+            events / wall, kafka.get("produce_batched_per_second")
+        ),
+        "kafka_ratio_to_one_by_one_produce": ratio(
+            events / wall, kafka.get("produce_acked_one_by_one_per_second")
+        ),
+        "db_transactions": writes,
+        "db_transactions_per_journey": round(per_journey, 1) if per_journey else None,
+        "db_transactions_per_second": round(tx / wall, 1),
+        "db_ratio_to_transaction_ceiling": ratio(tx / wall, tx_ceiling),
+        "journeys_per_second_the_db_ceiling_allows": (
+            round(tx_ceiling / per_journey, 3) if tx_ceiling and per_journey else None
+        ),
+        "s3_puts_per_second": round(uploads / wall, 2),
+        "s3_ratio_to_put_ceiling": ratio(uploads / wall, s3.get("put", {}).get("per_second")),
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    r = result
+    lines = [
+        f"# Benchmark: {r['journeys']['completed']} of {r['journeys']['students']} registrations",
+        "",
+        f"{r['when']} on {r['machine']['nproc']} CPUs ({r['machine']['cpu']}), "
+        f"{r['machine']['memory_gb']} GB; load average {r['load_average']['start']} at the "
+        f"start, {r['load_average']['end']} at the end; {r['concurrent_users']} concurrent "
+        f"users, {r['staff_per_queue']} staff per queue; stack: {r['stack']}.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| journeys completed | {r['journeys']['completed']} / {r['journeys']['students']} |",
+        f"| wall time, whole cohort | {r['wall_seconds']:.1f} s |",
+        f"| journeys per second | {r['journeys_per_second']:.3f} |",
+        f"| event → e-mail p50 / p99 | {_pair(r['latency']['event_to_email'])} |",
+        f"| submit → card issued p50 / p99 | {_pair(r['latency']['submit_to_card_issued'])} |",
+        f"| Kafka events/s (ratio to batched produce ceiling) | "
+        f"{r['utilisation']['kafka_events_per_second']} "
+        f"({r['utilisation']['kafka_ratio_to_batched_produce']}) |",
+        f"| MongoDB transactions/s (ratio to ceiling) | "
+        f"{r['utilisation']['db_transactions_per_second']} "
+        f"({r['utilisation']['db_ratio_to_transaction_ceiling']}) |",
+        f"| MongoDB transactions per journey | {r['utilisation']['db_transactions_per_journey']} |",
+        f"| S3 puts/s (ratio to ceiling) | {r['utilisation']['s3_puts_per_second']} "
+        f"({r['utilisation']['s3_ratio_to_put_ceiling']}) |",
+        "",
+        "HTTP latency (through the gateway):",
+        "",
+        "| endpoint | n | p50 ms | p95 ms | p99 ms | statuses |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, h in r["http"].items():
+        statuses = ", ".join(f"{k}: {v}" for k, v in h["statuses"].items())
+        lines.append(
+            f"| {name} | {h['count']} | {h['p50_ms']} | {h['p95_ms']} | {h['p99_ms']} "
+            f"| {statuses} |"
+        )
+    lines += [
+        "",
+        "Peak resident memory (VmHWM):",
+        "",
+        "| process | peak MB | now MB |",
+        "|---|---:|---:|",
+    ]
+    for name, m in r["memory"].items():
+        lines.append(f"| {name} | {m['peak_rss_mb']} | {m['rss_mb']} |")
+    c = r["ceiling"]
+    if c:
+        lines += [
+            "",
+            "Raw ceiling of the same servers:",
+            "",
+            f"- Kafka: {c['kafka']['produce_acked_one_by_one_per_second']} msg/s produced one "
+            f"by one (acks=all), {c['kafka']['produce_batched_per_second']} msg/s batched, "
+            f"{c['kafka']['consume_per_second']} msg/s consumed (1 KiB);",
+            f"- MongoDB ({c['mongodb']['concurrency']} at once): "
+            f"{c['mongodb']['insert']['per_second']} inserts/s, "
+            f"{c['mongodb']['find_by_id']['per_second']} finds/s, "
+            f"{c['mongodb']['transaction_two_inserts']['per_second']} transactions/s "
+            "(two inserts each);",
+            f"- S3 ({c['s3']['concurrency']} at once, 64 KiB): {c['s3']['put']['per_second']} "
+            f"puts/s, {c['s3']['get']['per_second']} gets/s.",
+        ]
+    if r["journeys"]["failures"]:
+        lines += ["", "Failures (first few):", ""]
+        lines += [f"- {f}" for f in r["journeys"]["failures"][:5]]
+    return "\n".join(lines) + "\n"
+
+
+def _pair(s: dict[str, Any]) -> str:
+    def sec(v: float | None) -> str:
+        return "n/a" if v is None else f"{v / 1000:.2f} s"
+
+    return f"{sec(s['p50_ms'])} / {sec(s['p99_ms'])}"
+
+
+def plot(result: dict[str, Any], intake: Intake, path: Path) -> None:
+    """Completions over time and HTTP p50/p99 per endpoint."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    began = min((s.started for s in intake.students if s.started), default=0.0)
+    done = sorted(s.finished - began for s in intake.students if s.finished)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    left.step(done, range(1, len(done) + 1), where="post")
+    left.set_xlabel("seconds since the first student acted")
+    left.set_ylabel("registrations complete (card issued, 5 e-mails)")
+    left.set_title(f"{len(done)} of {len(intake.students)} students")
+    left.grid(alpha=0.3)
+    names = list(result["http"])
+    p50 = [result["http"][n]["p50_ms"] or 0 for n in names]
+    p99 = [result["http"][n]["p99_ms"] or 0 for n in names]
+    ys = range(len(names))
+    right.barh([y + 0.2 for y in ys], p99, height=0.4, label="p99")
+    right.barh([y - 0.2 for y in ys], p50, height=0.4, label="p50")
+    right.set_yticks(list(ys), names, fontsize=7)
+    right.set_xscale("log")
+    right.set_xlabel("ms")
+    right.set_title(f"HTTP latency, {result['concurrent_users']} concurrent users")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,145 @@
+"""One benchmark run against a :class:`Target`: the intake, then the ceiling, then figures."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from opr_shared.devstack.stack import Stack, with_direct_connection
+
+from bench import ceiling, report
+from bench.driver import EXPECTED_MAILS, Config, Intake, Target
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def target_of(stack: Stack) -> Target:
+    pids: dict[str, int] = {}
+    for name in stack.components:
+        pid = stack.process(name).pid
+        if pid:
+            pids[name] = pid
+    return Target(stack.gateway_url, stack.endpoints, pids)
+
+
+@contextmanager
+def profiling(target: Target, out: Path | None, seconds: int) -> Iterator[None]:
+    """py-spy flame graphs of every service for the first ``seconds`` of the intake."""
+    if out is None:
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    recorders = [
+        subprocess.Popen(  # noqa: S603 - our own venv's py-spy, arguments we built
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--nonblocking",
+                "--format",
+                "speedscope",
+                "--duration",
+                str(seconds),
+                "--rate",
+                "50",
+                "--pid",
+                str(pid),
+                "--output",
+                str(out / f"profile-{name}.json"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in target.pids.items()
+        if name in ("identity", "registration", "documents", "notifier", "card", "gateway")
+    ]
+    try:
+        yield
+    finally:
+        for recorder in recorders:
+            try:
+                recorder.wait(timeout=seconds + 30)
+            except subprocess.TimeoutExpired:
+                recorder.terminate()
+
+
+async def run(
+    target: Target,
+    config: Config,
+    *,
+    stack_label: str,
+    measure_ceiling: bool = True,
+    ceiling_seconds: float = 4.0,
+    profile_dir: Path | None = None,
+    profile_seconds: int = 60,
+) -> tuple[dict[str, Any], Intake]:
+    load_start = report.load_average()
+    intake = Intake(target, config)
+    with profiling(target, profile_dir, profile_seconds):
+        timing = await intake.run()
+    memory = report.memory(target.pids)
+    load_end = report.load_average()
+    began = datetime.fromisoformat(timing["began_at"])
+    mongo_uri = with_direct_connection(target.endpoints.mongodb_uri)
+    writes = await report.database_writes(mongo_uri, began)
+    limits: dict[str, Any] = {}
+    if measure_ceiling:
+        limits = await ceiling.measure(
+            dataclasses.replace(target.endpoints, mongodb_uri=mongo_uri),
+            seconds=ceiling_seconds,
+        )
+    completed = [s for s in intake.students if s.finished]
+    failures = [f"{s.student_no}: {s.error}" for s in intake.students if s.error]
+    wall = float(timing["wall_seconds"])
+    result: dict[str, Any] = {
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": report.machine(),
+        "load_average": {"start": load_start, "end": load_end},
+        "stack": stack_label,
+        "concurrent_users": config.users,
+        "staff_per_queue": config.staff,
+        "journeys": {
+            "students": len(intake.students),
+            "completed": len(completed),
+            "failed": len(failures),
+            "failures": failures[:20],
+        },
+        "wall_seconds": round(wall, 2),
+        "journeys_per_second": round(len(completed) / wall, 4) if wall else 0.0,
+        "phases": {k: v for k, v in timing.items() if k != "wall_seconds"},
+        "emails_delivered": sum(len(m) for m in intake.mail.mails.values()),
+        "emails_not_five": {
+            number: sorted(m.subject for m in mails)
+            for number, mails in intake.mail.mails.items()
+            if len(mails) != EXPECTED_MAILS
+        },
+        "staff_actions": dict(intake.staff_done),
+        "events": dict(sorted(intake.topics.counts.items())),
+        "emails_by_template": intake.topics.templates(),
+        "http": report.http_table(intake),
+        "latency": report.end_to_end(intake),
+        "memory": memory,
+        "ceiling": limits,
+        "utilisation": report.utilisation(intake, wall, limits, writes),
+    }
+    return result, intake
+
+
+def write(result: dict[str, Any], intake: Intake, out: Path, name: str = "latest") -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.json", out / f"{name}.md", out / f"{name}.png"]
+    paths[0].write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    paths[1].write_text(report.markdown(result))
+    report.plot(result, intake, paths[2])
+    return paths
+
+
+def run_sync(*args: Any, **kwargs: Any) -> tuple[dict[str, Any], Intake]:
+    return asyncio.run(run(*args, **kwargs))

@@ -1,0 +1,93 @@
+"""The load benchmark, small: ten students through the whole journey on the test stack,
+so the driver and its report keep working (no timing is judged here)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opr_shared.devstack.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+STUDENTS = 10
+SERVICES = ("identity", "registration", "documents", "notifier", "card")
+
+
+def bench_module(name: str) -> Any:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module(name)
+
+
+def figures(summary: dict[str, Any]) -> set[str]:
+    return {k for k, v in summary.items() if k.endswith("_ms") and isinstance(v, float)}
+
+
+async def test_a_small_intake_completes_and_reports_every_figure(
+    system: Stack, tmp_path: Path
+) -> None:
+    driver = bench_module("bench.driver")
+    runner = bench_module("bench.run")
+    config = driver.Config(n=STUDENTS, users=5, staff=2, timeout=240)
+    result, intake = await runner.run(
+        runner.target_of(system), config, stack_label="test stack", ceiling_seconds=1.0
+    )
+
+    journeys = result["journeys"]
+    assert journeys == {"students": STUDENTS, "completed": STUDENTS, "failed": 0, "failures": []}
+    assert result["emails_not_five"] == {}
+    assert result["emails_delivered"] == 5 * STUDENTS
+    assert result["staff_actions"] == {"document": STUDENTS, "photo": STUDENTS}
+    assert result["events"]["CardIssued"] == STUDENTS
+    assert result["journeys_per_second"] > 0
+    assert result["concurrent_users"] == 5
+
+    journey_endpoints = {
+        "POST /identity/accounts/activate",
+        "POST /identity/sessions",
+        "GET /registration/me",
+        "PUT /registration/me/form",
+        "POST /registration/me/submit",
+        "POST /documents/me/documents",
+        "POST /documents/me/photo",
+        "POST /documents/documents/{id}/verify",
+        "POST /documents/photos/{id}/approve",
+        "GET /card/me",
+    }
+    assert journey_endpoints <= set(result["http"])
+    for name in journey_endpoints:
+        assert figures(result["http"][name]) == {"p50_ms", "p95_ms", "p99_ms", "max_ms"}, name
+
+    latency = result["latency"]
+    assert latency["event_to_email"]["count"] == 5 * STUDENTS
+    assert set(latency["event_to_email_by_template"]) == {
+        "invitation",
+        "account_activated",
+        "form_received",
+        "registration_completed",
+        "card_ready",
+    }
+    assert latency["submit_to_card_issued"]["count"] == STUDENTS
+    assert figures(latency["submit_to_card_issued"]) >= {"p50_ms", "p99_ms"}
+
+    for name in SERVICES:
+        assert result["memory"][name]["peak_rss_mb"] > 0, name
+    ceiling = result["ceiling"]
+    assert ceiling["kafka"]["produce_batched_per_second"] > 0
+    assert ceiling["mongodb"]["transaction_two_inserts"]["per_second"] > 0
+    assert ceiling["s3"]["put"]["per_second"] > 0
+    use = result["utilisation"]
+    assert use["db_ratio_to_transaction_ceiling"] > 0
+    assert use["kafka_ratio_to_batched_produce"] > 0
+    assert use["db_transactions_per_journey"] > 0
+
+    written = runner.write(result, intake, tmp_path, "quick")
+    assert json.loads(written[0].read_text())["journeys"]["completed"] == STUDENTS
+    assert "| journeys completed | 10 / 10 |" in written[1].read_text()
+    assert written[2].read_bytes().startswith(b"\x89PNG")
