@@ -15,7 +15,7 @@ SCHEMAS     := tools/schemas/node_modules/.package-lock.json
 PORTAL      := portal/dist/index.html
 NPM_CI      := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: help install portal up down status logs test test-unit test-integration lint typecheck fmt schemas docs clean
+.PHONY: help install portal up down status logs test test-unit test-integration lint typecheck fmt schemas docs clean bench
 
 help:
 	@echo "make up         start the whole system locally (embedded servers), print the URLs"
@@ -26,6 +26,7 @@ help:
 	@echo "make schemas    record new event schema snapshots (additive changes only)"
 	@echo "make docs       regenerate docs/asyncapi/*.json and docs/events.md from the code"
 	@echo "make clean      stop and delete every local datum (.data/)"
+	@echo "make bench      an intake of N students (default 500) on a private stack; results in bench/results/"
 
 $(UV):
 	$(PYTHON) -m venv $(BOOTSTRAP)
@@ -86,6 +87,13 @@ schemas: install
 
 docs: install
 	$(RUN) python docs/generate.py
+
+# Load benchmark: N=8000 for the full intake, USERS students at once, BENCH_ARGS for more
+# (e.g. --reuse to drive the stack `make up` runs, --profile 60 for py-spy flame graphs).
+N     ?= 500
+USERS ?= 200
+bench: install
+	$(RUN) python -m bench --n $(N) --users $(USERS) $(BENCH_ARGS)
 
 clean: down
 	rm -rf .data
