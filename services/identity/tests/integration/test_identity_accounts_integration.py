@@ -16,9 +16,10 @@ import pyotp
 import pytest
 from fastapi import FastAPI
 from identity.domain.invitations import hash_token
+from identity.handlers.imports import STALLED_AFTER
 from identity.main import create_app
 from identity.settings import Settings
-from identity.store import LOGIN_ATTEMPTS, STUDENTS
+from identity.store import LOGIN_ATTEMPTS, ROSTER_IMPORTS, STUDENTS
 from opr_shared.auth import Role, generate_private_key, sign_token
 from opr_shared.devstack.stack import with_direct_connection
 from opr_shared.localinfra import Endpoints
@@ -372,3 +373,27 @@ async def test_csv_roster_and_background_import_with_progress(identity: Running)
             break
     assert job["status"] == "completed"
     assert (job["total"], job["processed"], job["created"], job["unchanged"]) == (8, 8, 5, 3)
+
+
+async def test_a_background_import_whose_process_died_is_reported_failed(
+    identity: Running,
+) -> None:
+    headers = await registry(identity)
+    imports = identity.app.state.identity.imports
+    # A job as a killed process leaves it: running, not moved for a long time.
+    stalled = await imports.start(total=10, started_by="registry1")
+    long_ago = datetime.now(UTC) - STALLED_AFTER - timedelta(minutes=1)
+    await identity.db[ROSTER_IMPORTS].update_one(
+        {"_id": stalled}, {"$set": {"processed": 4, "updated_at": long_ago}}
+    )
+    moving = await imports.start(total=10, started_by="registry1")
+
+    job = (
+        await identity.client.get(f"/api/identity/admissions/imports/{stalled}", headers=headers)
+    ).json()
+    assert (job["status"], job["processed"]) == ("failed", 4)
+    assert "importing the same roster again" in job["failure"]
+    fresh = (
+        await identity.client.get(f"/api/identity/admissions/imports/{moving}", headers=headers)
+    ).json()
+    assert fresh["status"] == "running"

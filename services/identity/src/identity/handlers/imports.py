@@ -3,8 +3,9 @@
 Every import (answered at once or run in the background) has a record in
 ``roster_imports`` updated after each committed chunk. A background import
 runs in the process that accepted it; if that process dies, the record stops
-moving (``updated_at``) and importing the same roster again finishes the work
-(the import is idempotent).
+moving (``updated_at``). A running record that has not moved for
+:data:`STALLED_AFTER` is marked failed when next read, so the caller is told to
+import the same roster again, which finishes the work (the import is idempotent).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opr_shared.store.mongo import UnitOfWork
@@ -26,6 +27,13 @@ log = logging.getLogger(__name__)
 
 # The stored record keeps the first row errors; the synchronous answer has them all.
 STORED_ERRORS = 1000
+
+# Far longer than one chunk takes: a running import whose record has not moved
+# for this long lost the process that ran it.
+STALLED_AFTER = timedelta(minutes=10)
+STALLED = (
+    "the import stopped moving (its process ended); importing the same roster again finishes it"
+)
 
 
 def _counts(result: ImportResult) -> dict[str, Any]:
@@ -143,6 +151,12 @@ class RosterImports:
         task.add_done_callback(self._tasks.discard)
 
     async def get(self, import_id: str) -> dict[str, Any] | None:
+        """The import's record; a running import that stalled is marked failed first."""
+        now = datetime.now(UTC)
+        await self.db[ROSTER_IMPORTS].update_one(
+            {"_id": import_id, "status": "running", "updated_at": {"$lt": now - STALLED_AFTER}},
+            {"$set": {"status": "failed", "failure": STALLED, "finished_at": now}},
+        )
         return await self.db[ROSTER_IMPORTS].find_one({"_id": import_id})
 
     # A runtime worker: nothing to do but cancel the imports in hand at shutdown.
