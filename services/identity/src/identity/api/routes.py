@@ -95,6 +95,8 @@ async def _roster_rows(request: Request, max_rows: int) -> list[Any]:
             rows = json.loads(raw)
         except ValueError as exc:
             raise HTTPException(400, f"the roster is not valid JSON: {exc}") from exc
+        except RecursionError as exc:  # arrays or objects nested thousands deep
+            raise HTTPException(400, "the roster is nested too deeply to be a roster") from exc
         if not isinstance(rows, list):
             raise HTTPException(422, "the roster must be a JSON array of rows")
     else:
