@@ -253,7 +253,9 @@ async def test_documents_verified_and_rejected_the_photo_approved_and_the_card_c
     assert shown == len(scanned_pdf())
     await accessible(page, "03-document-open-beside-actions")
     await review.get_by_role("button", name="Verify").click()
-    await expect(page.get_by_role("status").filter(has_text="Verified: Hong Kong")).to_be_visible()
+    message = page.get_by_role("status").filter(has_text="Verified: Hong Kong")
+    await expect(message).to_be_visible()
+    await expect(message).to_be_focused()  # keyboard focus stays on what just happened
     await expect(items).to_have_count(2)
 
     await page.get_by_role("button", name=f"Review Passport of student {number}").click()
@@ -492,6 +494,9 @@ async def test_cohort_filtered_and_exported_a_test_intake_closed_and_the_admin_p
     dialog = page.get_by_role("alertdialog", name=f"Close intake {year}?")
     await expect(dialog).to_be_visible()
     await expect(dialog.get_by_role("heading")).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_have_count(0)
+    await page.get_by_role("button", name=f"Close intake {year}").click()
     await accessible(page, "03-close-intake-confirmation")
     await dialog.get_by_role("button", name=f"Yes, close intake {year}").click()
     await expect(page.get_by_role("status")).to_contain_text(

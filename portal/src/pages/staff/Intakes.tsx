@@ -135,7 +135,8 @@ export function IntakesPage() {
       )}
       {confirming !== null && (
         <section class="confirm card" role="alertdialog" aria-labelledby="confirm-close-heading"
-          aria-describedby="confirm-close-text">
+          aria-describedby="confirm-close-text"
+          onKeyDown={(e) => e.key === "Escape" && setConfirming(null)}>
           <h2 id="confirm-close-heading" tabIndex={-1}>{t("confirmCloseTitle", { year: String(confirming) })}</h2>
           <p id="confirm-close-text">{t("confirmCloseText")}</p>
           <div class="toolbar">

@@ -281,6 +281,8 @@ function Queue(props: { kind: "document" | "photo" }) {
     setMessage(text);
     setOpen(null);
     setReload((n) => n + 1);
+    // The reviewed item is gone: keep keyboard focus on what happened, not on the page.
+    requestAnimationFrame(() => document.getElementById("queue-message")?.focus());
   }
 
   const label = (item: QueueItem) =>
@@ -316,7 +318,7 @@ function Queue(props: { kind: "document" | "photo" }) {
         </div>
         <button type="submit">{t("applyFilters")}</button>
       </form>
-      {message && <Announce>{message}</Announce>}
+      {message && <Announce id="queue-message">{message}</Announce>}
       {error && <Alert kind="error">{error}</Alert>}
       <div class="review">
         <div class="review-list">

@@ -35,9 +35,9 @@ export function useFormat(): { dateTime: (iso: string | null | undefined) => str
 }
 
 /** A polite live region: what just happened, announced to screen readers. */
-export function Announce(props: { children: ComponentChildren }) {
+export function Announce(props: { children: ComponentChildren; id?: string }) {
   return (
-    <p class="announce" role="status" aria-live="polite">
+    <p class="announce" role="status" aria-live="polite" id={props.id} tabIndex={props.id ? -1 : undefined}>
       {props.children}
     </p>
   );
