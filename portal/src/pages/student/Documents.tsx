@@ -81,7 +81,7 @@ export function DocumentsPage() {
 
   // What the checklist still asks for, first in the list of types.
   const wanted = (mine?.checklist ?? [])
-    .filter((i) => i.state !== "verified" && (i.accepts?.length ?? 0) > 0)
+    .filter((i) => (i.state === "missing" || i.state === "rejected") && (i.accepts?.length ?? 0) > 0)
     .flatMap((i) => i.accepts ?? []);
   const ordered = [...new Set([...wanted, ...DOCUMENT_TYPES])];
   const current = (documents ?? []).filter((d) => d.status !== "superseded");

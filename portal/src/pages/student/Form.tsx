@@ -40,14 +40,18 @@ export function FormPage() {
   const headingRef = useRef<HTMLHeadingElement>(null);
   const dirtyRef = useRef(false);
   dirtyRef.current = dirty;
+  const loaded = useRef(false);
 
   // Loaded once and kept fresh (another tab may submit); unsaved edits are never overwritten.
-  usePoll(async (first) => {
+  usePoll(async () => {
     try {
       const next = await api<MyRegistration>("/api/registration/me");
       setMine(next);
       setLoadError(null);
-      if (first || (!dirtyRef.current && next.submitted)) setValues(fromForm(next.form));
+      if (!loaded.current || (!dirtyRef.current && next.submitted)) {
+        loaded.current = true;
+        setValues(fromForm(next.form));
+      }
     } catch (e) {
       setLoadError(e instanceof ApiError && e.status === 404 ? t("me_formNotYet") : errorDetail(e));
     }
@@ -142,13 +146,21 @@ export function FormPage() {
     }
   }
 
-  if (loadError) return (<><h1>{t("me_formTitle")}</h1><Alert kind="info">{loadError}</Alert></>);
-  if (!mine || !values) return (<><h1>{t("me_formTitle")}</h1><p>{t("me_loading")}</p></>);
+  if (!mine || !values) {
+    return (
+      <>
+        <h1>{t("me_formTitle")}</h1>
+        {loadError ? <Alert kind="info">{loadError}</Alert> : <p>{t("me_loading")}</p>}
+      </>
+    );
+  }
+  const stale = loadError && <Alert kind="error">{t("error", { detail: loadError })}</Alert>;
 
   if (mine.submitted) {
     return (
       <>
         <h1 ref={headingRef} tabIndex={-1}>{t("me_formTitle")}</h1>
+        {stale}
         {notice && <Alert kind={notice.kind}>{notice.text}</Alert>}
         <p class="status-line" data-form-state="submitted">
           {t("me_formSubmittedOn", { date: mine.submitted_at ? moment(mine.submitted_at) : "" })}
@@ -190,6 +202,7 @@ export function FormPage() {
   return (
     <>
       <h1 ref={headingRef} tabIndex={-1}>{t("me_formTitle")}</h1>
+      {stale}
       <p>{t("me_formHelp")}</p>
       {notice && <Alert kind={notice.kind}>{notice.text}</Alert>}
       {(problems.length > 0 || errors._form) && (
