@@ -47,9 +47,9 @@ WATCH_PROGRESS = """(barId) => {
 }"""
 
 
-def scanned_id_card_pdf() -> bytes:
+def scanned_id_card_pdf(seed: int = 11) -> bytes:
     """A scanned document as a phone scanner app makes it: a picture inside a PDF."""
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(seed)
     pixels = np.full((877, 620, 3), 232, dtype=np.uint8)
     for row in range(60, 817, 24):
         pixels[row : row + 8, 40 : 40 + int(rng.integers(200, 540))] = 35
@@ -265,6 +265,34 @@ async def test_a_student_goes_from_the_invitation_to_a_card_slot(system: Stack, 
         assert progress[-1] == "100", progress
         uploaded = page.locator("tr[data-doc-type=hk_permanent_id_card]")
         await expect(uploaded).to_contain_text("Received, being checked")
+
+        # The registry rejects it with a reason: the page shows it without a reload,
+        # and the student sends a second version.
+        v1 = (await client.get("/api/documents/me/documents", headers=student)).json()[0]
+        reason = "The card is cut off at the bottom: scan the whole card."
+        rejected = await client.post(
+            f"/api/documents/documents/{v1['id']}/reject",
+            json={"reason": reason},
+            headers=registry,
+        )
+        assert rejected.status_code == 200, rejected.text
+        version_one = page.locator(f"tr[data-doc-id='{v1['id']}']")
+        await expect(version_one).to_have_attribute("data-status", "rejected")
+        await expect(version_one).to_contain_text(f"Reason: {reason}")
+        announced = page.locator("[aria-live=polite]")
+        await expect(announced).to_have_text("Hong Kong Permanent Identity Card: Rejected")
+        await expect(page.get_by_label("Document type")).to_have_value("hk_permanent_id_card")
+        await page.get_by_label("File", exact=True).set_input_files(
+            {
+                "name": "hkid-whole.pdf",
+                "mimeType": "application/pdf",
+                "buffer": scanned_id_card_pdf(12),
+            }
+        )
+        await page.get_by_role("button", name="Upload", exact=True).click()
+        await expect(page.get_by_text("hkid-whole.pdf was uploaded")).to_be_visible()
+        pending = page.locator("tr[data-doc-type=hk_permanent_id_card][data-status=pending]")
+        await expect(pending).to_contain_text("version 2")
 
         # -- the photo: one without a face is refused with its reason, then a real one
         await page.evaluate(WATCH_PROGRESS, "photo-progress")

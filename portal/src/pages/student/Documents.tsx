@@ -114,7 +114,7 @@ export function DocumentsPage() {
           </thead>
           <tbody>
             {current.map((d) => (
-              <tr key={d.id} data-doc-type={d.doc_type} data-status={d.status}>
+              <tr key={d.id} data-doc-id={d.id} data-doc-type={d.doc_type} data-status={d.status}>
                 <th scope="row">{label(d.doc_type)} <span class="hint">{t("me_versionN", { n: String(d.version) })}</span></th>
                 <td>{d.filename ?? "—"}</td>
                 <td>{moment(d.uploaded_at)}</td>
