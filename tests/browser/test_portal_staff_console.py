@@ -447,16 +447,21 @@ async def test_cohort_filtered_and_exported_a_test_intake_closed_and_the_admin_p
         put = await client.put(f"/api/registration/intakes/{year}", json=calendar, headers=registry)
         assert put.status_code == 200, put.text
         law = roster_row(new_student_no(), surname=surname, intake_year=year, programme_code="LLB")
-        business = roster_row(new_student_no(), surname=surname, intake_year=year)
+        # One more than a page of ten, all but one in BBA.
+        business = [
+            roster_row(new_student_no(), surname=surname, intake_year=year) for _ in range(10)
+        ]
         imported = await client.post(
-            "/api/identity/admissions/import", json=[law, business], headers=registry
+            "/api/identity/admissions/import", json=[law, *business], headers=registry
         )
-        assert imported.json()["created"] == 2, imported.text
-        for row in (law, business):
-            found = await until(
-                client, f"/api/registration/registrations/{row['student_no']}", registry, bool
-            )
-            assert found["status"] == "in_progress"
+        assert imported.json()["created"] == 11, imported.text
+        cohort = await until(
+            client,
+            f"/api/registration/registrations?intake_year={year}&q={surname}",
+            registry,
+            lambda found: found["total"] == 11,
+        )
+        assert {r["status"] for r in cohort["items"]} == {"in_progress"}
 
     await sign_in(page, system, "admin")
     assert await nav_sections(page) == ALL_SECTIONS
@@ -465,8 +470,17 @@ async def test_cohort_filtered_and_exported_a_test_intake_closed_and_the_admin_p
     await page.get_by_label("Search", exact=True).fill(surname)
     await page.get_by_role("button", name="Show").click()
     rows = page.locator("tr[data-student]")
-    await expect(rows).to_have_count(2)
-    await expect(page.get_by_text("Registrations 1\u20132 of 2")).to_be_visible()
+    await expect(rows).to_have_count(11)
+    await page.get_by_label("Rows per page").select_option("10")
+    await expect(rows).to_have_count(10)
+    await expect(page.get_by_text("Registrations 1\u201310 of 11")).to_be_visible()
+    assert await page.get_by_role("button", name="Previous page").is_disabled()
+    first_page = await rows.evaluate_all("rows => rows.map(r => r.dataset.student)")
+    await page.get_by_role("button", name="Next page").click()
+    await expect(page.get_by_text("Registrations 11\u201311 of 11")).to_be_visible()
+    await expect(rows).to_have_count(1)
+    last = await rows.first.get_attribute("data-student")
+    assert sorted([*first_page, last]) == sorted(r["student_no"] for r in [law, *business])
     assert await page.get_by_role("button", name="Next page").is_disabled()
     await page.get_by_label("Programme").fill("llb")
     await page.get_by_role("button", name="Show").click()
@@ -500,7 +514,7 @@ async def test_cohort_filtered_and_exported_a_test_intake_closed_and_the_admin_p
     await accessible(page, "03-close-intake-confirmation")
     await dialog.get_by_role("button", name=f"Yes, close intake {year}").click()
     await expect(page.get_by_role("status")).to_contain_text(
-        f"Intake {year} closed: 2 registrations updated (Withdrawn: 2)."
+        f"Intake {year} closed: 11 registrations updated (Withdrawn: 11)."
     )
     await expect(page.locator(f"tr[data-intake='{year}']")).not_to_contain_text("Open")
     await screenshot(page, "04-intake-closed")
@@ -512,7 +526,8 @@ async def test_cohort_filtered_and_exported_a_test_intake_closed_and_the_admin_p
             params={"intake_year": year, "q": surname},
             headers=registry,
         )
-        assert sorted(r["status"] for r in closed.json()["items"]) == ["withdrawn", "withdrawn"]
+        assert closed.json()["total"] == 11
+        assert {r["status"] for r in closed.json()["items"]} == {"withdrawn"}
 
     await open_section(page, "Notifications")
     await expect(page.get_by_role("table", name=re.compile(r"\d+ notifications"))).to_be_visible()

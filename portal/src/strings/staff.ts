@@ -132,6 +132,7 @@ export const staffEn = {
   pages: "Pages",
   previousPage: "Previous page",
   nextPage: "Next page",
+  pageSize: "Rows per page",
   // intakes
   intakes: "Intake calendars",
   registrationDeadlineHk: "Registration deadline (Hong Kong time)",
@@ -334,6 +335,7 @@ export const staffZhHant: Record<keyof typeof staffEn, string> = {
   pages: "頁數",
   previousPage: "上一頁",
   nextPage: "下一頁",
+  pageSize: "每頁列數",
   intakes: "入學年度日程",
   registrationDeadlineHk: "註冊截止時間（香港時間）",
   termStartDate: "開課日期",

@@ -26,7 +26,7 @@ interface Page {
   items: Summary[];
 }
 
-const PAGE_SIZE = 20;
+const PAGE_SIZES = [10, 20, 50, 100] as const;
 const STATUSES = ["in_progress", "completed", "incomplete", "withdrawn"] as const;
 
 interface Filters {
@@ -53,6 +53,7 @@ export function CohortPage() {
   const [applied, setApplied] = useState<Filters>(empty);
   const [problems, setProblems] = useState<Partial<Record<keyof Filters, string>>>({});
   const [offset, setOffset] = useState(0);
+  const [pageSize, setPageSize] = useState(20);
   const [page, setPage] = useState<Page | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [exported, setExported] = useState<string | null>(null);
@@ -60,13 +61,13 @@ export function CohortPage() {
 
   useEffect(() => {
     const query = queryOf(applied);
-    query.set("limit", String(PAGE_SIZE));
+    query.set("limit", String(pageSize));
     query.set("offset", String(offset));
     setError(null);
     api<Page>(`/api/registration/registrations?${query}`)
       .then(setPage)
       .catch((e) => setError(t("error", { detail: describe(e) })));
-  }, [applied, offset]);
+  }, [applied, offset, pageSize]);
 
   function onSearch(event: Event) {
     event.preventDefault();
@@ -167,12 +168,22 @@ export function CohortPage() {
             </tbody>
           </table>
           <nav class="pager" aria-label={t("pages")}>
+            <div class="field">
+              <label for="cohort-page-size">{t("pageSize")}</label>
+              <select id="cohort-page-size" value={String(pageSize)}
+                onChange={(e) => {
+                  setOffset(0);
+                  setPageSize(Number((e.currentTarget as HTMLSelectElement).value));
+                }}>
+                {PAGE_SIZES.map((n) => <option key={n} value={String(n)}>{n}</option>)}
+              </select>
+            </div>
             <button type="button" class="secondary" disabled={page.offset === 0}
-              onClick={() => setOffset(Math.max(0, page.offset - PAGE_SIZE))}>
+              onClick={() => setOffset(Math.max(0, page.offset - pageSize))}>
               {t("previousPage")}
             </button>
             <button type="button" class="secondary" disabled={last >= page.total}
-              onClick={() => setOffset(page.offset + PAGE_SIZE)}>
+              onClick={() => setOffset(page.offset + pageSize)}>
               {t("nextPage")}
             </button>
           </nav>
