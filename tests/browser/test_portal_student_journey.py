@@ -117,12 +117,14 @@ async def add_collection_day(client: httpx.AsyncClient, office: dict[str, str]) 
 
 
 async def go(page: Page, section: str) -> None:
-    """Move to a section with the student navigation, as a user would."""
+    """Move to a section with the student navigation, from the keyboard."""
     nav = page.get_by_role("navigation", name="Registration sections")
-    await nav.get_by_role("link", name=section, exact=True).click()
-    await expect(nav.get_by_role("link", name=section, exact=True)).to_have_attribute(
-        "aria-current", "page"
-    )
+    link = nav.get_by_role("link", name=section, exact=True)
+    await link.focus()
+    await page.keyboard.press("Enter")
+    await expect(link).to_have_attribute("aria-current", "page")
+    # Focus moves to the page's content for keyboard and screen-reader users.
+    await expect(page.locator("main")).to_be_focused()
 
 
 async def test_a_student_goes_from_the_invitation_to_a_card_slot(system: Stack, page: Page) -> None:
