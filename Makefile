@@ -15,7 +15,7 @@ SCHEMAS     := tools/schemas/node_modules/.package-lock.json
 PORTAL      := portal/dist/index.html
 NPM_CI      := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: help install portal up down status logs test test-unit test-integration lint typecheck fmt schemas docs clean bench
+.PHONY: help install portal up down status logs test test-unit test-security-deep test-integration lint typecheck fmt schemas docs clean bench
 
 help:
 	@echo "make up         start the whole system locally (embedded servers), print the URLs"
@@ -72,6 +72,10 @@ test: install $(SCHEMAS) $(PORTAL) $(CHROMIUM) $(CJK_FONT) lint
 
 test-unit: install
 	$(RUN) pytest -m "not integration and not e2e"
+
+# The security suite alone, with many more generated requests per operation.
+test-security-deep: install
+	OPR_SECURITY_EXAMPLES=40 $(RUN) pytest --timeout=3600 tests/security
 
 lint: install
 	$(RUN) ruff check .
