@@ -402,6 +402,8 @@ async def test_a_roster_with_a_bad_row_imports_the_good_rows_and_reports_the_bad
     await page.get_by_role("button", name="中文").click()
     await expect(page.get_by_role("heading", level=1, name="學生名單及邀請")).to_be_visible()
     await expect(page.get_by_role("table", name="未能匯入的資料列\uff081\uff09")).to_be_visible()
+    # Messages already shown follow the language too.
+    await expect(page.get_by_text("已發出邀請\uff1a2 封\u3002")).to_be_visible()
     await accessible(page, "03-import-report-zh-hant")
     await page.get_by_role("button", name="English").click()
 

@@ -5,7 +5,7 @@ import { api } from "../../api";
 import { Alert } from "../../components";
 import { useT } from "../../context";
 import type { Key } from "../../i18n";
-import { Cell, describe, useFormat } from "./ui";
+import { Cell, describe, type Said, said, Say, useFormat } from "./ui";
 
 interface StaffSlot {
   slot_id: string;
@@ -82,20 +82,20 @@ function AddSlot(props: { schedule: Schedule; onSaved: (s: Schedule) => void }) 
     end: "",
     capacity: "20",
   });
-  const [problems, setProblems] = useState<Record<string, string>>({});
-  const [error, setError] = useState<string | null>(null);
-  const [saved, setSaved] = useState<string | null>(null);
+  const [problems, setProblems] = useState<Record<string, Said>>({});
+  const [error, setError] = useState<Said | null>(null);
+  const [saved, setSaved] = useState<Said | null>(null);
   const [busy, setBusy] = useState(false);
 
   async function onSubmit(event: Event) {
     event.preventDefault();
-    const found: Record<string, string> = {};
+    const found: Record<string, Said> = {};
     for (const key of ["venue", "bring", "date", "start", "end"] as const) {
-      if (!form[key].trim()) found[key] = t("required");
+      if (!form[key].trim()) found[key] = said("required");
     }
     const capacity = Number(form.capacity);
-    if (!Number.isInteger(capacity) || capacity < 1) found.capacity = t("capacityFormat");
-    if (form.start && form.end && form.end <= form.start) found.end = t("endAfterStart");
+    if (!Number.isInteger(capacity) || capacity < 1) found.capacity = said("capacityFormat");
+    if (form.start && form.end && form.end <= form.start) found.end = said("endAfterStart");
     setProblems(found);
     if (Object.keys(found).length) return;
     const days = daysOf(props.schedule.slots);
@@ -115,10 +115,10 @@ function AddSlot(props: { schedule: Schedule; onSaved: (s: Schedule) => void }) 
           days: [...days.entries()].sort().map(([date, w]) => ({ date, windows: w })),
         },
       });
-      setSaved(t("slotAdded", { date: form.date, start: form.start }));
+      setSaved(said("slotAdded", { date: form.date, start: form.start }));
       props.onSaved(schedule);
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
     } finally {
       setBusy(false);
     }
@@ -138,7 +138,7 @@ function AddSlot(props: { schedule: Schedule; onSaved: (s: Schedule) => void }) 
           aria-describedby={problems[key] ? `${id}-error` : undefined}
           onInput={(e) => setForm({ ...form, [key]: (e.currentTarget as HTMLInputElement).value })} />
       )}
-      {problems[key] && <p class="field-error" id={`${id}-error`}>{problems[key]}</p>}
+      {problems[key] && <p class="field-error" id={`${id}-error`}><Say it={problems[key]} /></p>}
     </div>
   );
 
@@ -155,8 +155,8 @@ function AddSlot(props: { schedule: Schedule; onSaved: (s: Schedule) => void }) 
         {input("capacity", "slot-capacity", "capacity", "number")}
       </div>
       <button type="submit" disabled={busy}>{t("addSlotButton")}</button>
-      {error && <Alert kind="error">{error}</Alert>}
-      {saved && <Alert kind="success">{saved}</Alert>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
+      {saved && <Alert kind="success"><Say it={saved} /></Alert>}
     </form>
   );
 }
@@ -165,16 +165,16 @@ function CollectionDesk() {
   const t = useT();
   const format = useFormat();
   const [studentNo, setStudentNo] = useState("");
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<Said | null>(null);
   const [holder, setHolder] = useState<Holder | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [done, setDone] = useState<string | null>(null);
+  const [error, setError] = useState<Said | null>(null);
+  const [done, setDone] = useState<Said | null>(null);
   const [busy, setBusy] = useState(false);
 
   async function find(event: Event) {
     event.preventDefault();
     const number = studentNo.trim();
-    if (!/^\d{8,10}$/.test(number)) return setProblem(t("studentNoFormat"));
+    if (!/^\d{8,10}$/.test(number)) return setProblem(said("studentNoFormat"));
     setProblem(null);
     setError(null);
     setDone(null);
@@ -182,7 +182,7 @@ function CollectionDesk() {
     try {
       setHolder(await api<Holder>(`/api/card/holders/${number}`));
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
     }
   }
 
@@ -191,10 +191,10 @@ function CollectionDesk() {
     setError(null);
     try {
       const card = await api<Card>(`/api/card/cards/${cardNo}/collected`, { method: "POST" });
-      setDone(t("cardCollected", { card: card.card_no }));
+      setDone(said("cardCollected", { card: card.card_no }));
       if (holder) setHolder(await api<Holder>(`/api/card/holders/${holder.student_no}`));
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
     } finally {
       setBusy(false);
     }
@@ -211,12 +211,12 @@ function CollectionDesk() {
             aria-invalid={problem ? "true" : undefined}
             aria-describedby={problem ? "desk-student-error" : undefined}
             onInput={(e) => setStudentNo((e.currentTarget as HTMLInputElement).value)} />
-          {problem && <p class="field-error" id="desk-student-error">{problem}</p>}
+          {problem && <p class="field-error" id="desk-student-error"><Say it={problem} /></p>}
         </div>
         <button type="submit">{t("findCard")}</button>
       </form>
-      {error && <Alert kind="error">{error}</Alert>}
-      {done && <Alert kind="success">{done}</Alert>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
+      {done && <Alert kind="success"><Say it={done} /></Alert>}
       {holder && (
         <div data-holder={holder.student_no}>
           <dl class="figures">
@@ -245,18 +245,18 @@ export function CardsPage() {
   const t = useT();
   const format = useFormat();
   const [schedule, setSchedule] = useState<Schedule | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<Said | null>(null);
 
   useEffect(() => {
     api<Schedule>("/api/card/schedule")
       .then(setSchedule)
-      .catch((e) => setError(t("error", { detail: describe(e) })));
+      .catch((e) => setError(said("error", { detail: describe(e) })));
   }, []);
 
   return (
     <>
       <h1>{t("navCards")}</h1>
-      {error && <Alert kind="error">{error}</Alert>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
       <CollectionDesk />
       {schedule && (
         <>

@@ -5,7 +5,7 @@ import { Alert } from "../../components";
 import { useT } from "../../context";
 import { downloadFile } from "../../download";
 import type { Key } from "../../i18n";
-import { Announce, Cell, describe, useFormat } from "./ui";
+import { Announce, Cell, describe, type Said, said, Say, useFormat } from "./ui";
 
 interface Summary {
   student_no: string;
@@ -51,12 +51,12 @@ export function CohortPage() {
   const empty: Filters = { status: "", programme: "", intake: "", q: "" };
   const [filters, setFilters] = useState<Filters>(empty);
   const [applied, setApplied] = useState<Filters>(empty);
-  const [problems, setProblems] = useState<Partial<Record<keyof Filters, string>>>({});
+  const [problems, setProblems] = useState<Partial<Record<keyof Filters, Said>>>({});
   const [offset, setOffset] = useState(0);
   const [pageSize, setPageSize] = useState(20);
   const [page, setPage] = useState<Page | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [exported, setExported] = useState<string | null>(null);
+  const [error, setError] = useState<Said | null>(null);
+  const [exported, setExported] = useState<Said | null>(null);
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
@@ -66,15 +66,15 @@ export function CohortPage() {
     setError(null);
     api<Page>(`/api/registration/registrations?${query}`)
       .then(setPage)
-      .catch((e) => setError(t("error", { detail: describe(e) })));
+      .catch((e) => setError(said("error", { detail: describe(e) })));
   }, [applied, offset, pageSize]);
 
   function onSearch(event: Event) {
     event.preventDefault();
-    const found: Partial<Record<keyof Filters, string>> = {};
-    if (filters.intake.trim() && !/^20\d\d$|^2100$/.test(filters.intake.trim())) found.intake = t("intakeFormat");
+    const found: Partial<Record<keyof Filters, Said>> = {};
+    if (filters.intake.trim() && !/^20\d\d$|^2100$/.test(filters.intake.trim())) found.intake = said("intakeFormat");
     if (filters.programme.trim() && !/^[A-Za-z0-9-]{1,20}$/.test(filters.programme.trim()))
-      found.programme = t("programmeFormat");
+      found.programme = said("programmeFormat");
     setProblems(found);
     if (Object.keys(found).length) return;
     setOffset(0);
@@ -86,9 +86,9 @@ export function CohortPage() {
     setExported(null);
     try {
       const name = await downloadFile(`/api/registration/registrations/export.csv?${queryOf(applied)}`, "registrations.csv");
-      setExported(t("exported", { name }));
+      setExported(said("exported", { name }));
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
     } finally {
       setBusy(false);
     }
@@ -102,7 +102,7 @@ export function CohortPage() {
         aria-invalid={problems[key] ? "true" : undefined}
         aria-describedby={[hint ? `${id}-hint` : "", problems[key] ? `${id}-error` : ""].filter(Boolean).join(" ") || undefined}
         onInput={(e) => setFilters({ ...filters, [key]: (e.currentTarget as HTMLInputElement).value })} />
-      {problems[key] && <p class="field-error" id={`${id}-error`}>{problems[key]}</p>}
+      {problems[key] && <p class="field-error" id={`${id}-error`}><Say it={problems[key]} /></p>}
     </div>
   );
 
@@ -124,12 +124,12 @@ export function CohortPage() {
         {field("q", "cohort-q", "search", "searchHint")}
         <button type="submit">{t("applyFilters")}</button>
       </form>
-      {error && <Alert kind="error">{error}</Alert>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
       <div class="toolbar">
         <button type="button" class="secondary" disabled={busy} onClick={() => void onExport()}>
           {t("exportCsv")}
         </button>
-        {exported && <Announce>{exported}</Announce>}
+        {exported && <Announce><Say it={exported} /></Announce>}
       </div>
       {page && (
         <>

@@ -3,7 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../../api";
 import { Alert } from "../../components";
 import { useT } from "../../context";
-import { Cell, describe } from "./ui";
+import { Cell, describe, type Said, said, Say } from "./ui";
 
 interface DeadLetter {
   id: string;
@@ -20,8 +20,8 @@ const SERVICES = ["identity", "registration", "documents", "notifier", "card"] a
 function ServiceLetters(props: { service: (typeof SERVICES)[number] }) {
   const t = useT();
   const [letters, setLetters] = useState<DeadLetter[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [outcome, setOutcome] = useState<string | null>(null);
+  const [error, setError] = useState<Said | null>(null);
+  const [outcome, setOutcome] = useState<Said | null>(null);
   const [busy, setBusy] = useState(false);
   const [reload, setReload] = useState(0);
   const base = `/api/${props.service}/admin/dead-letters`;
@@ -30,7 +30,7 @@ function ServiceLetters(props: { service: (typeof SERVICES)[number] }) {
     setError(null);
     api<DeadLetter[]>(base)
       .then(setLetters)
-      .catch((e) => setError(t("error", { detail: describe(e) })));
+      .catch((e) => setError(said("error", { detail: describe(e) })));
   }, [reload]);
 
   async function replay(ids: string[] | null) {
@@ -42,10 +42,10 @@ function ServiceLetters(props: { service: (typeof SERVICES)[number] }) {
         body: ids ? { ids } : {},
       });
       const text = Object.entries(answer.outcomes).map(([k, v]) => `${k}: ${v}`).join(", ");
-      setOutcome(t("replayed", { outcomes: text || "—" }));
+      setOutcome(said("replayed", { outcomes: text || "—" }));
       setReload((n) => n + 1);
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
     } finally {
       setBusy(false);
     }
@@ -55,8 +55,8 @@ function ServiceLetters(props: { service: (typeof SERVICES)[number] }) {
   return (
     <section class="card" aria-labelledby={heading} data-service={props.service}>
       <h2 id={heading}>{t("deadLettersOf", { service: props.service })}</h2>
-      {error && <Alert kind="error">{error}</Alert>}
-      {outcome && <Alert kind="success">{outcome}</Alert>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
+      {outcome && <Alert kind="success"><Say it={outcome} /></Alert>}
       {letters === null && !error && <p>{t("working")}</p>}
       {letters && letters.length === 0 && <p data-empty>{t("noDeadLetters")}</p>}
       {letters && letters.length > 0 && (

@@ -4,7 +4,7 @@ import { api } from "../../api";
 import { Alert } from "../../components";
 import { useT } from "../../context";
 import type { Key } from "../../i18n";
-import { Cell, describe, useFormat } from "./ui";
+import { Cell, describe, type Said, said, Say, useFormat } from "./ui";
 
 interface Intake {
   intake_year: number;
@@ -23,17 +23,17 @@ interface CloseOut {
 function CalendarForm(props: { onSaved: () => void }) {
   const t = useT();
   const [form, setForm] = useState({ year: "", deadline: "", termStart: "" });
-  const [problems, setProblems] = useState<Record<string, string>>({});
-  const [error, setError] = useState<string | null>(null);
-  const [saved, setSaved] = useState<string | null>(null);
+  const [problems, setProblems] = useState<Record<string, Said>>({});
+  const [error, setError] = useState<Said | null>(null);
+  const [saved, setSaved] = useState<Said | null>(null);
   const [busy, setBusy] = useState(false);
 
   async function onSubmit(event: Event) {
     event.preventDefault();
-    const found: Record<string, string> = {};
-    if (!/^\d{4}$/.test(form.year)) found.year = t("intakeFormat");
-    if (!form.deadline) found.deadline = t("required");
-    if (!form.termStart) found.termStart = t("required");
+    const found: Record<string, Said> = {};
+    if (!/^\d{4}$/.test(form.year)) found.year = said("intakeFormat");
+    if (!form.deadline) found.deadline = said("required");
+    if (!form.termStart) found.termStart = said("required");
     setProblems(found);
     if (Object.keys(found).length) return;
     setBusy(true);
@@ -45,10 +45,10 @@ function CalendarForm(props: { onSaved: () => void }) {
         method: "PUT",
         body: { registration_deadline: `${form.deadline}:00+08:00`, term_start: form.termStart },
       });
-      setSaved(t("calendarSaved", { year: form.year }));
+      setSaved(said("calendarSaved", { year: form.year }));
       props.onSaved();
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
     } finally {
       setBusy(false);
     }
@@ -61,7 +61,7 @@ function CalendarForm(props: { onSaved: () => void }) {
         aria-invalid={problems[key] ? "true" : undefined}
         aria-describedby={problems[key] ? `${id}-error` : undefined}
         onInput={(e) => setForm({ ...form, [key]: (e.currentTarget as HTMLInputElement).value })} />
-      {problems[key] && <p class="field-error" id={`${id}-error`}>{problems[key]}</p>}
+      {problems[key] && <p class="field-error" id={`${id}-error`}><Say it={problems[key]} /></p>}
     </div>
   );
 
@@ -75,8 +75,8 @@ function CalendarForm(props: { onSaved: () => void }) {
         {input("termStart", "calendar-term", "termStartDate", "date")}
       </div>
       <button type="submit" disabled={busy}>{t("saveCalendar")}</button>
-      {error && <Alert kind="error">{error}</Alert>}
-      {saved && <Alert kind="success">{saved}</Alert>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
+      {saved && <Alert kind="success"><Say it={saved} /></Alert>}
     </form>
   );
 }
@@ -85,7 +85,7 @@ export function IntakesPage() {
   const t = useT();
   const format = useFormat();
   const [intakes, setIntakes] = useState<Intake[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<Said | null>(null);
   const [confirming, setConfirming] = useState<number | null>(null);
   const [result, setResult] = useState<CloseOut | null>(null);
   const [busy, setBusy] = useState(false);
@@ -94,7 +94,7 @@ export function IntakesPage() {
   useEffect(() => {
     api<Intake[]>("/api/registration/intakes")
       .then(setIntakes)
-      .catch((e) => setError(t("error", { detail: describe(e) })));
+      .catch((e) => setError(said("error", { detail: describe(e) })));
   }, [reload]);
 
   useEffect(() => {
@@ -109,7 +109,7 @@ export function IntakesPage() {
       setConfirming(null);
       setReload((n) => n + 1);
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
       setConfirming(null);
     } finally {
       setBusy(false);
@@ -119,7 +119,7 @@ export function IntakesPage() {
   return (
     <>
       <h1>{t("navIntakes")}</h1>
-      {error && <Alert kind="error">{error}</Alert>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
       {result && (
         <Alert kind="success">
           {result.already_closed

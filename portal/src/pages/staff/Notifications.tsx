@@ -5,7 +5,7 @@ import { Alert } from "../../components";
 import { useT } from "../../context";
 import type { Key } from "../../i18n";
 import { may, type Role } from "./sections";
-import { Announce, Cell, describe, useFormat } from "./ui";
+import { Announce, Cell, describe, type Said, said, Say, useFormat } from "./ui";
 
 interface Notification {
   id: string;
@@ -26,11 +26,11 @@ export function NotificationsPage(props: { role: Role }) {
   const format = useFormat();
   const [status, setStatus] = useState("failed");
   const [studentNo, setStudentNo] = useState("");
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<Said | null>(null);
   const [applied, setApplied] = useState({ status: "failed", studentNo: "" });
   const [rows, setRows] = useState<Notification[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [message, setMessage] = useState<string | null>(null);
+  const [error, setError] = useState<Said | null>(null);
+  const [message, setMessage] = useState<Said | null>(null);
   const [reload, setReload] = useState(0);
   const canResend = may(props.role, "resendNotification");
 
@@ -39,13 +39,13 @@ export function NotificationsPage(props: { role: Role }) {
     if (applied.studentNo) query.set("student_no", applied.studentNo);
     api<Notification[]>(`/api/notifier/notifications?${query}`)
       .then(setRows)
-      .catch((e) => setError(t("error", { detail: describe(e) })));
+      .catch((e) => setError(said("error", { detail: describe(e) })));
   }, [applied, reload]);
 
   function onFilter(event: Event) {
     event.preventDefault();
     const number = studentNo.trim();
-    if (number && !/^\d{8,10}$/.test(number)) return setProblem(t("studentNoFormat"));
+    if (number && !/^\d{8,10}$/.test(number)) return setProblem(said("studentNoFormat"));
     setProblem(null);
     setApplied({ status, studentNo: number });
   }
@@ -54,10 +54,10 @@ export function NotificationsPage(props: { role: Role }) {
     setError(null);
     try {
       await api(`/api/notifier/notifications/${n.id}/resend`, { method: "POST" });
-      setMessage(t("resent", { student: n.student_no }));
+      setMessage(said("resent", { student: n.student_no }));
       setReload((x) => x + 1);
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
     }
   }
 
@@ -78,12 +78,12 @@ export function NotificationsPage(props: { role: Role }) {
             aria-invalid={problem ? "true" : undefined}
             aria-describedby={problem ? "notification-student-error" : undefined}
             onInput={(e) => setStudentNo((e.currentTarget as HTMLInputElement).value)} />
-          {problem && <p class="field-error" id="notification-student-error">{problem}</p>}
+          {problem && <p class="field-error" id="notification-student-error"><Say it={problem} /></p>}
         </div>
         <button type="submit">{t("applyFilters")}</button>
       </form>
-      {message && <Announce>{message}</Announce>}
-      {error && <Alert kind="error">{error}</Alert>}
+      {message && <Announce><Say it={message} /></Announce>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
       {rows && (
         <table class="data">
           <caption>{t("notificationCount", { count: String(rows.length) })}</caption>

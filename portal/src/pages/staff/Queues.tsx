@@ -6,7 +6,7 @@ import { Alert } from "../../components";
 import { useT } from "../../context";
 import { fetchBlob } from "../../download";
 import type { Key } from "../../i18n";
-import { Announce, Cell, describe, useFormat } from "./ui";
+import { Announce, Cell, describe, type Said, said, Say, useFormat } from "./ui";
 
 interface Checks {
   faces: number;
@@ -69,7 +69,7 @@ function useDocTypeLabel(): (type: string | null) => string {
 function FileView(props: { item: QueueItem; label: string }) {
   const t = useT();
   const [url, setUrl] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<Said | null>(null);
   useEffect(() => {
     let made: string | null = null;
     let live = true;
@@ -81,7 +81,7 @@ function FileView(props: { item: QueueItem; label: string }) {
         made = URL.createObjectURL(blob);
         setUrl(made);
       })
-      .catch((e) => live && setError(t("error", { detail: describe(e) })));
+      .catch((e) => live && setError(said("error", { detail: describe(e) })));
     return () => {
       live = false;
       if (made) URL.revokeObjectURL(made);
@@ -96,11 +96,11 @@ function FileView(props: { item: QueueItem; label: string }) {
       );
       window.open(link.url, "_blank", "noopener");
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
     }
   }
 
-  if (error) return <Alert kind="error">{error}</Alert>;
+  if (error) return <Alert kind="error"><Say it={error} /></Alert>;
   if (!url) return <p>{t("loadingFile")}</p>;
   return (
     <div class="file-view">
@@ -119,10 +119,10 @@ function FileView(props: { item: QueueItem; label: string }) {
 function ReasonForm(props: { id: string; busy: boolean; button: string; onReject: (reason: string) => void }) {
   const t = useT();
   const [reason, setReason] = useState("");
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<Said | null>(null);
   function onSubmit(event: Event) {
     event.preventDefault();
-    if (!reason.trim()) return setProblem(t("reasonRequired"));
+    if (!reason.trim()) return setProblem(said("reasonRequired"));
     setProblem(null);
     props.onReject(reason.trim());
   }
@@ -135,31 +135,33 @@ function ReasonForm(props: { id: string; busy: boolean; button: string; onReject
           aria-invalid={problem ? "true" : undefined}
           aria-describedby={problem ? `${props.id}-hint ${props.id}-error` : `${props.id}-hint`}
           onInput={(e) => setReason((e.currentTarget as HTMLTextAreaElement).value)} />
-        {problem && <p class="field-error" id={`${props.id}-error`}>{problem}</p>}
+        {problem && <p class="field-error" id={`${props.id}-error`}><Say it={problem} /></p>}
       </div>
       <button type="submit" class="danger" disabled={props.busy}>{props.button}</button>
     </form>
   );
 }
 
-function DocumentActions(props: { item: QueueItem; onDone: (message: string) => void }) {
+function DocumentActions(props: { item: QueueItem; onDone: (message: Said) => void }) {
   const t = useT();
-  const typeLabel = useDocTypeLabel();
   const [expiry, setExpiry] = useState("");
-  const [expiryError, setExpiryError] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [expiryError, setExpiryError] = useState<Said | null>(null);
+  const [error, setError] = useState<Said | null>(null);
   const [busy, setBusy] = useState(false);
   const needsExpiry = EXPIRING.has(props.item.doc_type ?? "");
-  const what = `${typeLabel(props.item.doc_type)} (${props.item.student_no})`;
+  const what = {
+    what: said(`doc_${props.item.doc_type}` as Key),
+    student: props.item.student_no,
+  };
 
-  async function act(path: string, body: unknown, message: string) {
+  async function act(path: string, body: unknown, message: Said) {
     setBusy(true);
     setError(null);
     try {
       await api(`/api/documents/documents/${props.item.id}/${path}`, { method: "POST", body });
       props.onDone(message);
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
     } finally {
       setBusy(false);
     }
@@ -167,14 +169,14 @@ function DocumentActions(props: { item: QueueItem; onDone: (message: string) => 
 
   function onVerify(event: Event) {
     event.preventDefault();
-    if (needsExpiry && !expiry) return setExpiryError(t("expiryRequired"));
+    if (needsExpiry && !expiry) return setExpiryError(said("expiryRequired"));
     setExpiryError(null);
-    void act("verify", { expiry_date: expiry || null }, t("verifiedMessage", { what }));
+    void act("verify", { expiry_date: expiry || null }, said("verifiedMessage", what));
   }
 
   return (
     <div class="actions">
-      {error && <Alert kind="error">{error}</Alert>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
       <form onSubmit={onVerify} noValidate class="action">
         <div class="field">
           <label for="expiry-date">
@@ -185,30 +187,30 @@ function DocumentActions(props: { item: QueueItem; onDone: (message: string) => 
             aria-invalid={expiryError ? "true" : undefined}
             aria-describedby={expiryError ? "expiry-hint expiry-error" : "expiry-hint"}
             onInput={(e) => setExpiry((e.currentTarget as HTMLInputElement).value)} />
-          {expiryError && <p class="field-error" id="expiry-error">{expiryError}</p>}
+          {expiryError && <p class="field-error" id="expiry-error"><Say it={expiryError} /></p>}
         </div>
         <button type="submit" disabled={busy}>{t("verify")}</button>
       </form>
       <ReasonForm id="reject-reason" busy={busy} button={t("reject")}
-        onReject={(reason) => void act("reject", { reason }, t("rejectedMessage", { what }))} />
+        onReject={(reason) => void act("reject", { reason }, said("rejectedMessage", what))} />
     </div>
   );
 }
 
-function PhotoActions(props: { item: QueueItem; onDone: (message: string) => void }) {
+function PhotoActions(props: { item: QueueItem; onDone: (message: Said) => void }) {
   const t = useT();
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<Said | null>(null);
   const [busy, setBusy] = useState(false);
   const checks = props.item.checks;
 
-  async function act(path: string, body: unknown, message: string) {
+  async function act(path: string, body: unknown, message: Said) {
     setBusy(true);
     setError(null);
     try {
       await api(`/api/documents/photos/${props.item.id}/${path}`, { method: "POST", body });
       props.onDone(message);
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
     } finally {
       setBusy(false);
     }
@@ -228,14 +230,14 @@ function PhotoActions(props: { item: QueueItem; onDone: (message: string) => voi
         <p>{t("checksUnknown")}</p>
       )}
       <p>{t("checksPassed")}</p>
-      {error && <Alert kind="error">{error}</Alert>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
       <button type="button" disabled={busy}
-        onClick={() => void act("approve", undefined, t("approvedMessage", { student: props.item.student_no }))}>
+        onClick={() => void act("approve", undefined, said("approvedMessage", { student: props.item.student_no }))}>
         {t("approve")}
       </button>
       <ReasonForm id="photo-reject-reason" busy={busy} button={t("reject")}
         onReject={(reason) =>
-          void act("reject", { reason }, t("photoRejectedMessage", { student: props.item.student_no }))} />
+          void act("reject", { reason }, said("photoRejectedMessage", { student: props.item.student_no }))} />
     </div>
   );
 }
@@ -247,10 +249,10 @@ function Queue(props: { kind: "document" | "photo" }) {
   const [filters, setFilters] = useState({ status: "pending", docType: "", studentNo: "" });
   const [applied, setApplied] = useState(filters);
   const [queue, setQueue] = useState<QueueOut | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [studentError, setStudentError] = useState<string | null>(null);
+  const [error, setError] = useState<Said | null>(null);
+  const [studentError, setStudentError] = useState<Said | null>(null);
   const [open, setOpen] = useState<QueueItem | null>(null);
-  const [message, setMessage] = useState<string | null>(null);
+  const [message, setMessage] = useState<Said | null>(null);
   const [reload, setReload] = useState(0);
 
   useEffect(() => {
@@ -260,7 +262,7 @@ function Queue(props: { kind: "document" | "photo" }) {
     setError(null);
     api<QueueOut>(`/api/documents/queue?${query}`)
       .then(setQueue)
-      .catch((e) => setError(t("error", { detail: describe(e) })));
+      .catch((e) => setError(said("error", { detail: describe(e) })));
   }, [applied, reload, props.kind]);
 
   useEffect(() => {
@@ -271,13 +273,13 @@ function Queue(props: { kind: "document" | "photo" }) {
   function onFilter(event: Event) {
     event.preventDefault();
     const studentNo = filters.studentNo.trim();
-    if (studentNo && !/^\d{8,10}$/.test(studentNo)) return setStudentError(t("studentNoFormat"));
+    if (studentNo && !/^\d{8,10}$/.test(studentNo)) return setStudentError(said("studentNoFormat"));
     setStudentError(null);
     setOpen(null);
     setApplied({ ...filters, studentNo });
   }
 
-  function done(text: string) {
+  function done(text: Said) {
     setMessage(text);
     setOpen(null);
     setReload((n) => n + 1);
@@ -314,12 +316,12 @@ function Queue(props: { kind: "document" | "photo" }) {
             aria-invalid={studentError ? "true" : undefined}
             aria-describedby={studentError ? "queue-student-error" : undefined}
             onInput={(e) => setFilters({ ...filters, studentNo: (e.currentTarget as HTMLInputElement).value })} />
-          {studentError && <p class="field-error" id="queue-student-error">{studentError}</p>}
+          {studentError && <p class="field-error" id="queue-student-error"><Say it={studentError} /></p>}
         </div>
         <button type="submit">{t("applyFilters")}</button>
       </form>
-      {message && <Announce id="queue-message">{message}</Announce>}
-      {error && <Alert kind="error">{error}</Alert>}
+      {message && <Announce id="queue-message"><Say it={message} /></Announce>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
       <div class="review">
         <div class="review-list">
           {queue && (

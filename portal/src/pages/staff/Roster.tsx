@@ -4,7 +4,7 @@ import { api } from "../../api";
 import { Alert } from "../../components";
 import { useT } from "../../context";
 import { sendRaw } from "../../download";
-import { Announce, Cell, describe, sleep } from "./ui";
+import { Announce, Cell, describe, type Said, said, Say, sleep } from "./ui";
 
 interface RowError {
   row: number;
@@ -38,17 +38,17 @@ function RosterImport() {
   const t = useT();
   const [file, setFile] = useState<File | null>(null);
   const [invite, setInvite] = useState(false);
-  const [fileError, setFileError] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [fileError, setFileError] = useState<Said | null>(null);
+  const [error, setError] = useState<Said | null>(null);
   const [job, setJob] = useState<ImportJob | null>(null);
   const [busy, setBusy] = useState(false);
 
   async function onSubmit(event: Event) {
     event.preventDefault();
     setError(null);
-    if (!file) return setFileError(t("rosterChooseFile"));
+    if (!file) return setFileError(said("rosterChooseFile"));
     const contentType = rosterType(file);
-    if (!contentType) return setFileError(t("rosterWrongType"));
+    if (!contentType) return setFileError(said("rosterWrongType"));
     setFileError(null);
     setBusy(true);
     setJob(null);
@@ -68,9 +68,9 @@ function RosterImport() {
         current = await api<ImportJob>(progress);
         setJob(current);
       }
-      if (current.status === "failed") setError(t("rosterFailed", { detail: current.failure ?? "" }));
+      if (current.status === "failed") setError(said("rosterFailed", { detail: current.failure ?? "" }));
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
     } finally {
       setBusy(false);
     }
@@ -88,7 +88,7 @@ function RosterImport() {
             aria-describedby={fileError ? "roster-file-hint roster-file-error" : "roster-file-hint"}
             aria-invalid={fileError ? "true" : undefined}
             onChange={(e) => setFile((e.currentTarget as HTMLInputElement).files?.[0] ?? null)} />
-          {fileError && <p class="field-error" id="roster-file-error">{fileError}</p>}
+          {fileError && <p class="field-error" id="roster-file-error"><Say it={fileError} /></p>}
         </div>
         <div class="check">
           <input id="roster-invite" type="checkbox" checked={invite}
@@ -97,7 +97,7 @@ function RosterImport() {
         </div>
         <button type="submit" disabled={busy}>{busy ? t("working") : t("rosterImportButton")}</button>
       </form>
-      {error && <Alert kind="error">{error}</Alert>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
       {job && (
         <div class="import-progress">
           <label for="roster-progress">{t("rosterProgress")}</label>
@@ -159,9 +159,9 @@ const STUDENT_NO = /^\d{8}$/;
 function Invitations() {
   const t = useT();
   const [numbers, setNumbers] = useState("");
-  const [numbersError, setNumbersError] = useState<string | null>(null);
-  const [result, setResult] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [numbersError, setNumbersError] = useState<Said | null>(null);
+  const [result, setResult] = useState<Said | null>(null);
+  const [error, setError] = useState<Said | null>(null);
   const [busy, setBusy] = useState(false);
 
   async function send(studentNos: string[] | null) {
@@ -173,9 +173,9 @@ function Invitations() {
         method: "POST",
         body: studentNos ? { student_nos: studentNos } : {},
       });
-      setResult(t("invitationsSent", { count: String(answer.invited) }));
+      setResult(said("invitationsSent", { count: String(answer.invited) }));
     } catch (e) {
-      setError(t("error", { detail: describe(e) }));
+      setError(said("error", { detail: describe(e) }));
     } finally {
       setBusy(false);
     }
@@ -185,8 +185,8 @@ function Invitations() {
     event.preventDefault();
     const list = numbers.split(/[\s,;]+/).filter(Boolean);
     const bad = list.filter((n) => !STUDENT_NO.test(n));
-    if (list.length === 0) return setNumbersError(t("required"));
-    if (bad.length) return setNumbersError(t("invitationsBadNumbers", { numbers: bad.join(", ") }));
+    if (list.length === 0) return setNumbersError(said("required"));
+    if (bad.length) return setNumbersError(said("invitationsBadNumbers", { numbers: bad.join(", ") }));
     setNumbersError(null);
     void send(list);
   }
@@ -206,12 +206,12 @@ function Invitations() {
             aria-invalid={numbersError ? "true" : undefined}
             aria-describedby={numbersError ? "resend-hint resend-error" : "resend-hint"}
             onInput={(e) => setNumbers((e.currentTarget as HTMLTextAreaElement).value)} />
-          {numbersError && <p class="field-error" id="resend-error">{numbersError}</p>}
+          {numbersError && <p class="field-error" id="resend-error"><Say it={numbersError} /></p>}
         </div>
         <button type="submit" disabled={busy}>{t("invitationsResend")}</button>
       </form>
-      {error && <Alert kind="error">{error}</Alert>}
-      {result && <Alert kind="success">{result}</Alert>}
+      {error && <Alert kind="error"><Say it={error} /></Alert>}
+      {result && <Alert kind="success"><Say it={result} /></Alert>}
     </section>
   );
 }

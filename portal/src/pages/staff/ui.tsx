@@ -2,7 +2,31 @@
 import type { ComponentChildren } from "preact";
 import { useContext } from "preact/hooks";
 import { ApiError } from "../../api";
-import { App } from "../../context";
+import { App, useT } from "../../context";
+import type { Key } from "../../i18n";
+
+/** A message kept as its key, so it follows a change of language. */
+export interface Said {
+  key: Key;
+  vars?: Record<string, string | Said>;
+}
+
+export function said(key: Key, vars?: Record<string, string | Said>): Said {
+  return { key, vars };
+}
+
+function spoken(t: ReturnType<typeof useT>, it: Said): string {
+  const vars: Record<string, string> = {};
+  for (const [name, value] of Object.entries(it.vars ?? {})) {
+    vars[name] = typeof value === "string" ? value : spoken(t, value);
+  }
+  return t(it.key, vars);
+}
+
+export function Say(props: { it: Said | null | undefined }) {
+  const t = useT();
+  return props.it ? <>{spoken(t, props.it)}</> : null;
+}
 
 export function describe(e: unknown): string {
   return e instanceof ApiError ? e.detail : String(e);
