@@ -19,7 +19,7 @@ export const studentEn = {
   // the form
   me_formTitle: "Registration form",
   me_formHelp: "Check the particulars we have on record and complete the rest. Save a draft at any time; you submit the form once.",
-  me_formNotYet: "Your registration record is not ready yet. Please try again in a minute.",
+  me_formNotYet: "Your registration record is being prepared; it appears here as soon as it is ready.",
   me_sectionPersonal: "Personal particulars",
   me_sectionIdentity: "Residency and identity document",
   me_sectionContact: "Contact details",
@@ -200,7 +200,7 @@ export const studentZhHant: Record<keyof typeof studentEn, string> = {
 
   me_formTitle: "註冊表格",
   me_formHelp: "請核對我們記錄的個人資料並填寫其餘部分。你可隨時儲存草稿；表格只可提交一次。",
-  me_formNotYet: "你的註冊記錄尚未準備好，請稍後再試。",
+  me_formNotYet: "正在準備你的註冊記錄，準備好後會隨即在此顯示。",
   me_sectionPersonal: "個人資料",
   me_sectionIdentity: "居民身份及身份證明文件",
   me_sectionContact: "聯絡資料",

@@ -1,9 +1,9 @@
-import { useContext, useEffect, useRef, useState } from "preact/hooks";
+import { useContext, useRef, useState } from "preact/hooks";
 import { api, ApiError } from "../../api";
 import { Alert } from "../../components";
 import { App, useT } from "../../context";
 import type { Key } from "../../i18n";
-import { AppLink, REFRESH_MS } from "./shared";
+import { AppLink, SOON_MS, usePoll } from "./shared";
 
 interface ChecklistItem {
   item: string;
@@ -44,30 +44,28 @@ export function DashboardPage() {
   const [announcement, setAnnouncement] = useState("");
   const [updatedAt, setUpdatedAt] = useState<Date | null>(null);
   const previous = useRef<string | null>(null);
+  const [preparing, setPreparing] = useState(false);
 
-  useEffect(() => {
-    let stopped = false;
-    async function load() {
-      try {
-        const next = await api<MyRegistration>("/api/registration/me");
-        if (stopped) return;
-        if (previous.current !== null && previous.current !== next.status) {
-          setAnnouncement(t("statusChanged", { status: t(`status_${next.status}` as Key) }));
-        }
-        previous.current = next.status;
-        setMine(next);
-        setError(null);
-        setUpdatedAt(new Date());
-      } catch (e) {
-        if (!stopped) setError(e instanceof ApiError ? e.detail : String(e));
+  // Right after admission the record may not have reached registration yet: the
+  // student is told so, and it is asked for again soon.
+  usePoll(async () => {
+    try {
+      const next = await api<MyRegistration>("/api/registration/me");
+      if (previous.current !== null && previous.current !== next.status) {
+        setAnnouncement(t("statusChanged", { status: t(`status_${next.status}` as Key) }));
       }
+      previous.current = next.status;
+      setMine(next);
+      setError(null);
+      setPreparing(false);
+      setUpdatedAt(new Date());
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404 && previous.current === null) {
+        setPreparing(true);
+        return SOON_MS;
+      }
+      setError(e instanceof ApiError ? e.detail : String(e));
     }
-    void load();
-    const timer = setInterval(load, REFRESH_MS);
-    return () => {
-      stopped = true;
-      clearInterval(timer);
-    };
   }, [language]);
 
   const locale = language === "en" ? "en-GB" : "zh-HK";
@@ -80,6 +78,7 @@ export function DashboardPage() {
       <h1>{t("myRegistration")}</h1>
       <p class="visually-hidden" aria-live="polite">{announcement}</p>
       {error && <Alert kind="error">{t("error", { detail: error })}</Alert>}
+      {preparing && !mine && <Alert kind="info">{t("me_formNotYet")}</Alert>}
       {mine && (
         <>
           <p class="status-line">

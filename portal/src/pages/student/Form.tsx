@@ -20,7 +20,7 @@ import {
   TRAVEL_DOCUMENTS,
   validate,
 } from "./formRules";
-import { AppLink, CheckField, errorDetail, SelectField, useDates, usePoll } from "./shared";
+import { AppLink, CheckField, errorDetail, SelectField, SOON_MS, useDates, usePoll } from "./shared";
 import type { MyRegistration } from "./types";
 
 const id = (name: FieldName) => `f-${name}`;
@@ -53,7 +53,9 @@ export function FormPage() {
         setValues(fromForm(next.form));
       }
     } catch (e) {
-      setLoadError(e instanceof ApiError && e.status === 404 ? t("me_formNotYet") : errorDetail(e));
+      const notYet = e instanceof ApiError && e.status === 404;
+      setLoadError(notYet ? t("me_formNotYet") : errorDetail(e));
+      if (notYet && !loaded.current) return SOON_MS;
     }
   });
 

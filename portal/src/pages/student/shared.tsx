@@ -52,8 +52,15 @@ export function AppLink(props: { href: string; current?: boolean; children: Comp
   );
 }
 
-/** Run ``load`` now and every REFRESH_MS while the page is shown. */
-export function usePoll(load: (first: boolean) => Promise<void>, deps: unknown[] = []): void {
+/** While a record is still on its way (just admitted), ask again this soon. */
+export const SOON_MS = 1_000;
+
+/** Run ``load`` now and every REFRESH_MS while the page is shown; ``load`` may answer
+ * a shorter wait for the next time. */
+export function usePoll(
+  load: (first: boolean) => Promise<number | void>,
+  deps: unknown[] = [],
+): void {
   const latest = useRef(load);
   latest.current = load;
   useEffect(() => {
@@ -61,11 +68,12 @@ export function usePoll(load: (first: boolean) => Promise<void>, deps: unknown[]
     let first = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     async function tick() {
+      let wait = REFRESH_MS;
       try {
-        await latest.current(first);
+        wait = (await latest.current(first)) ?? REFRESH_MS;
       } finally {
         first = false;
-        if (!stopped) timer = setTimeout(tick, REFRESH_MS);
+        if (!stopped) timer = setTimeout(tick, wait);
       }
     }
     void tick();
