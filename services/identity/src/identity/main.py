@@ -37,7 +37,8 @@ def compose(settings: ServiceSettings) -> Identity:
             time_cost=settings.argon2_time_cost,
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
-        )
+        ),
+        max_concurrent=settings.argon2_max_concurrent,
     )
 
     async def on_start(runtime: ServiceRuntime) -> None:

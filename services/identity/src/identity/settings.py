@@ -35,6 +35,9 @@ class Settings(ServiceSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=64 * 1024, ge=8 * 1024)
     argon2_parallelism: int = Field(default=4, ge=1)
+    # Hashes computed at once per process (each holds argon2_memory_kib; its lanes
+    # already use several cores): bounds resident memory under a burst of logins.
+    argon2_max_concurrent: int = Field(default=1, ge=1)
 
     seed_demo_staff: bool | None = Field(
         default=None,

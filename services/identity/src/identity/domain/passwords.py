@@ -9,6 +9,7 @@ a hash of a random secret, so "no such account" takes as long as "wrong password
 from __future__ import annotations
 
 import secrets
+import threading
 import unicodedata
 from dataclasses import dataclass
 
@@ -86,9 +87,17 @@ class HashParameters:
     parallelism: int = 4
 
 
+# Hashes computed at once: each holds ``memory_kib`` and its lanes keep the cores busy,
+# so a burst of logins queues here instead of multiplying the resident memory.
+MAX_CONCURRENT_HASHES = 1
+
+
 class PasswordHashing:
-    def __init__(self, params: HashParameters | None = None) -> None:
+    def __init__(
+        self, params: HashParameters | None = None, max_concurrent: int = MAX_CONCURRENT_HASHES
+    ) -> None:
         p = params or HashParameters()
+        self._slots = threading.BoundedSemaphore(max_concurrent)
         self._hasher = PasswordHasher(
             time_cost=p.time_cost,
             memory_cost=p.memory_kib,
@@ -98,11 +107,13 @@ class PasswordHashing:
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        with self._slots:
+            return self._hasher.hash(password)
 
     def verify(self, stored_hash: str, password: str) -> bool:
         try:
-            return self._hasher.verify(stored_hash, password)
+            with self._slots:
+                return self._hasher.verify(stored_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
