@@ -65,13 +65,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _FIGURES:
         return
     terminalreporter.section("security suite figures", sep="=")
-    for entry in _FIGURES:
+    requests = sum(int(e.get("requests", e.get("cells_checked", 0))) for e in _FIGURES)
+    errors = sum(int(e.get("server_errors", 0)) for e in _FIGURES)
+    entries = [{"figure": "total", "requests": requests, "server_errors": errors}, *_FIGURES]
+    for entry in entries:
         values = ", ".join(f"{k}={v}" for k, v in entry.items() if k != "figure")
         terminalreporter.write_line(f"{entry['figure']}: {values}")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / "figures.jsonl"
     with path.open("w", encoding="utf-8") as out:
-        for entry in _FIGURES:
+        for entry in entries:
             out.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
     terminalreporter.write_line(f"(also in {path})")
 

@@ -450,3 +450,25 @@ async def test_authorisation_matrix(
         mismatches=len(wrong),
     )
     assert not wrong, "answers that break the policy:\n" + "\n".join(wrong)
+
+
+async def test_a_staff_content_link_opens_its_own_file_only(
+    client: httpx.AsyncClient, cast: Any
+) -> None:
+    """The short-lived link works without a token, for the one file it was made for."""
+    made = await client.post(
+        f"/api/documents/documents/{cast.document_id}/content-link",
+        headers=cast.headers("registry_officer"),
+    )
+    assert made.status_code == 200, made.text
+    url = made.json()["url"]
+    link = httpx.URL(url).params["link"]
+    assert (await client.get(url)).status_code == 200
+    elsewhere = await client.get(
+        f"/api/documents/photos/{cast.photo_id}/content", params={"link": link}
+    )
+    assert elsewhere.status_code == 403
+    guessed = await client.get(
+        f"/api/documents/documents/{cast.document_id}/content", params={"link": link[:-2] + "xx"}
+    )
+    assert guessed.status_code == 403
