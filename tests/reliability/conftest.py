@@ -18,7 +18,7 @@ from opr_shared.devstack.stack import Stack, StackPorts
 
 RESULTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability" / "results.jsonl"
 COHORT_ENV = "OPR_RELIABILITY_COHORT"
-DEFAULT_COHORT = 20
+DEFAULT_COHORT = 12
 
 Report = Callable[[str, dict[str, Any]], None]
 
@@ -27,7 +27,7 @@ _lines: list[str] = []
 
 @pytest.fixture(scope="session")
 def cohort_size() -> int:
-    """Students in the fault run: 20 by default, more for ``make soak``."""
+    """Students in the fault run: 12 by default, more for ``make soak``."""
     raw = os.environ.get(COHORT_ENV, "")
     return int(raw) if raw.strip() else DEFAULT_COHORT
 

@@ -63,7 +63,7 @@ MILESTONES = {
     "card_ready": "Student Card Ready for Collection",
 }
 # Collections every service keeps for the plumbing, not for the business.
-PLUMBING = {"outbox", "processed_events", "dead_letter_replays"}
+PLUMBING = {"outbox", "processed_events", "dead_letter_replays", "leases"}
 TRANSIENT = {500, 502, 503, 504}
 STAFF = {
     "registry_officer": "registry.officer@staff.university.example",
@@ -481,7 +481,14 @@ async def read_all(bootstrap: str, topic: str) -> list[Any]:
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         records: list[Any] = []
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+
+        async def behind() -> bool:
+            for tp in tps:
+                if await consumer.position(tp) < ends[tp]:
+                    return True
+            return False
+
+        while await behind():
             batch = await consumer.getmany(*tps, timeout_ms=500)
             for messages in batch.values():
                 records.extend(
@@ -492,10 +499,13 @@ async def read_all(bootstrap: str, topic: str) -> list[Any]:
         await consumer.stop()
 
 
+# The topic each event type is published on.
+TOPIC_OF = {cls.event_type: topic_for(cls.producer) for cls in CATALOGUE.values()}
+
+
 def consumed_topics(service: str) -> list[str]:
-    return sorted(
-        {topic_for(CATALOGUE[t].producer) for t in consumed_by(service) if t in CATALOGUE}
-    )
+    """The topics ``service`` consumes (per the catalogue's CONSUMERS table)."""
+    return sorted({TOPIC_OF[t] for t in consumed_by(service)})
 
 
 async def snapshot(stack: Stack) -> dict[str, dict[str, list[Any]]]:
@@ -671,19 +681,30 @@ async def test_replaying_every_topic_into_every_consumer_changes_nothing(
         cohort_log["journeys"] = await clean_cohort(stack, 3)
     topics = sorted({t for s in SERVICES for t in consumed_topics(s)})
     bootstrap = stack.endpoints.kafka_bootstrap
+    phases: dict[str, float] = {}
+    mark = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        phases[name] = round(time.monotonic() - mark, 1)
+        mark = time.monotonic()
+
     before = await quiet(stack)
+    lap("quiet_before")
     offsets_before = await end_offsets(bootstrap, [*topics, topic_for("notifier")])
     mails_before = len(mail_files(stack.maildir))
     began = time.monotonic()
 
     group = f"replay-{uuid.uuid4().hex[:8]}"
     consumers = [s for s in SERVICES if consumed_topics(s)]
+    assert consumers == list(SERVICES)
     await asyncio.gather(
         *(
             asyncio.to_thread(stack.restart_service, s, {"KAFKA_GROUP_ID": f"{group}-{s}"})
             for s in consumers
         )
     )
+    lap("restart")
     outcomes: dict[str, Counter[str]] = {}
     async with httpx.AsyncClient(timeout=30) as client:
         for service in consumers:
@@ -696,11 +717,14 @@ async def test_replaying_every_topic_into_every_consumer_changes_nothing(
                 return counts if sum(counts.values()) >= records else None
 
             outcomes[service] = await until(caught_up, f"{service} replaying {records} records")
+    lap("catch_up")
     after = await quiet(stack)
+    lap("quiet_after")
     offsets_after = await end_offsets(bootstrap, [*topics, topic_for("notifier")])
     mails_after = len(mail_files(stack.maildir))
     # Back to the services' own consumer groups.
     await asyncio.gather(*(asyncio.to_thread(stack.restart_service, s) for s in consumers))
+    lap("restore")
 
     replayed = sum(sum(c.values()) for c in outcomes.values())
     handled_again = {s: c["handled"] for s, c in outcomes.items() if c["handled"]}
@@ -716,6 +740,7 @@ async def test_replaying_every_topic_into_every_consumer_changes_nothing(
             "new_events": sum(offsets_after.values()) - sum(offsets_before.values()),
             "new_emails": mails_after - mails_before,
             "seconds": round(time.monotonic() - began, 1),
+            "phases": phases,
         },
     )
     assert replayed > 0
@@ -754,6 +779,8 @@ async def test_poison_records_are_dead_lettered_consumption_goes_on_and_replay_a
     mailbox = Mailbox(stack.maildir)
     consumers = {s: consumed_topics(s) for s in SERVICES if consumed_topics(s)}
     topics = sorted({t for ts in consumers.values() for t in ts})
+    assert set(consumers) == set(SERVICES)
+    assert len(topics) == 4, topics
     first = Journey(roster_row(new_student_no()))
     year = 2040 + uuid.uuid4().int % 50
     intake_key = f"intake:{year}"
@@ -821,8 +848,7 @@ async def test_poison_records_are_dead_lettered_consumption_goes_on_and_replay_a
                 wanted = [
                     event_id
                     for event_type, ids in after_poison.items()
-                    if event_type in consumed_by(service)
-                    and topic_for(CATALOGUE[event_type].producer) == topic
+                    if event_type in consumed_by(service) and TOPIC_OF[event_type] == topic
                     for event_id in ids
                 ]
                 if not wanted:

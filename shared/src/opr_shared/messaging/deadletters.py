@@ -17,6 +17,8 @@ from opr_shared.events.envelope import HEADER_EVENT_ID, HEADER_EVENT_TYPE, dead_
 from opr_shared.messaging.consumer import DLQ_HEADER_PREFIX, EventConsumer, Outcome, Record
 
 REPLAYS = "dead_letter_replays"
+# How long a poll of the dead-letter topic must stay empty before the listing ends.
+IDLE_POLL_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -97,24 +99,24 @@ async def read_dead_letters(
             return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
+        # The end offsets are only a lower bound: the local broker (Tansu) reports a
+        # partition's end before its latest batches until the next write lands there,
+        # so read on until a poll brings nothing and every partition is past them.
         ends = await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if ends[tp] > 0}
         found: list[DeadLetter] = []
-        while remaining and len(found) < limit:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+        while len(found) < limit:
+            batch = await consumer.getmany(*tps, timeout_ms=IDLE_POLL_MS)
             if not batch:
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(p >= ends[tp] for p, tp in zip(positions, tps, strict=True)):
+                    break
                 continue
             for tp, messages in batch.items():
                 for m in messages:
-                    if m.offset < ends[tp] and m.value is not None:
+                    if m.value is not None:
                         found.append(
                             _dead_letter(tp.partition, m.offset, m.key, m.value, list(m.headers))
                         )
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
         found.sort(key=lambda d: d.record.header("dlq_failed_at") or d.failed_at)
         return found[:limit]
     finally:
