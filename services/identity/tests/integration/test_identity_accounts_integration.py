@@ -366,6 +366,11 @@ async def test_csv_roster_and_background_import_with_progress(identity: Running)
     )
     assert accepted.status_code == 202, accepted.text
     location = accepted.headers["Location"]
+    # The answer is the job's progress record, as GET at the Location gives it.
+    started = accepted.json()
+    assert location.endswith(started["import_id"])
+    assert started["total"] == 8
+    assert started["status"] in ("running", "completed")
     deadline = time.monotonic() + 60
     while True:
         job = (await identity.client.get(location, headers=headers)).json()

@@ -6,7 +6,9 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from opr_shared.auth import Principal, Role, require_roles
 from pydantic import BaseModel, Field
 
@@ -126,7 +128,6 @@ def _import_out(import_id: str, result: ImportResult) -> ImportOut:
 )
 async def import_admissions(
     request: Request,
-    response: Response,
     identity: IdentityDep,
     staff: Registry,
     invite: Annotated[
@@ -148,9 +149,13 @@ async def import_admissions(
         identity.imports.run_in_background(
             import_id, rows, chunk_size=settings.import_chunk_size, invite=policy
         )
-        response.status_code = 202
-        response.headers["Location"] = f"/api/identity/admissions/imports/{import_id}"
-        return await _job(identity, import_id)
+        # The job itself, not the synchronous answer's shape the response model gives.
+        job = await _job(identity, import_id)
+        return JSONResponse(
+            jsonable_encoder(job),
+            status_code=202,
+            headers={"Location": f"/api/identity/admissions/imports/{import_id}"},
+        )
     result = await identity.imports.execute(
         import_id, rows, chunk_size=settings.import_chunk_size, invite=policy
     )
