@@ -918,10 +918,11 @@ class LocalInfra:
         return procs
 
     def _localbucket_argv(self, port: int, root: Path) -> list[str]:
+        # localbucket, listing only the prefix's folder (see opr_shared.bucketserver).
         return [
             self.python,
             "-m",
-            "localbucket",
+            "opr_shared.bucketserver",
             "--host",
             LOOPBACK,
             "--port",
