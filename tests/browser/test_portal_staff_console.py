@@ -302,6 +302,14 @@ async def test_documents_verified_and_rejected_the_photo_approved_and_the_card_c
     await expect(checks).to_contain_text("Faces found")
     await expect(checks).to_contain_text("480 \u00d7 600")
     await accessible(page, "05-photo-with-checks")
+    # The other way to the file: the documents service's expiring staff link, in a tab.
+    async with page.context.expect_page() as opening:
+        await review.get_by_role("button", name="Open the file in a new tab").click()
+    tab = await opening.value
+    await tab.wait_for_load_state()
+    assert re.search(r"/api/documents/photos/[0-9a-f-]{36}/content\?link=", tab.url), tab.url
+    assert await tab.evaluate("document.images[0].naturalWidth") == 480
+    await tab.close()
     await review.get_by_role("button", name="Approve photo").click()
     await expect(page.get_by_role("status").filter(has_text="approved")).to_be_visible()
 
