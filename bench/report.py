@@ -56,6 +56,19 @@ def memory(pids: dict[str, int]) -> dict[str, dict[str, float | None]]:
     return out
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system) each process has used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
 def machine() -> dict[str, Any]:
     total_kib = 0
     try:
@@ -235,13 +248,22 @@ def markdown(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Peak resident memory (VmHWM):",
+        "Peak resident memory (VmHWM) and CPU time used during the intake:",
         "",
-        "| process | peak MB | now MB |",
-        "|---|---:|---:|",
+        "| process | peak MB | now MB | CPU s |",
+        "|---|---:|---:|---:|",
     ]
     for name, m in r["memory"].items():
-        lines.append(f"| {name} | {m['peak_rss_mb']} | {m['rss_mb']} |")
+        cpu = r["cpu_seconds"].get(name, "")
+        lines.append(f"| {name} | {m['peak_rss_mb']} | {m['rss_mb']} | {cpu} |")
+    if r["emails_duplicated"]:
+        lines += [
+            "",
+            f"E-mails delivered twice to {len(r['emails_duplicated'])} student(s): "
+            + "; ".join(
+                f"{k}: {', '.join(v)}" for k, v in list(r["emails_duplicated"].items())[:3]
+            ),
+        ]
     c = r["ceiling"]
     if c:
         lines += [

@@ -44,7 +44,7 @@ def profiling(target: Target, out: Path | None, seconds: int) -> Iterator[None]:
                 "record",
                 "--nonblocking",
                 "--format",
-                "speedscope",
+                "raw",
                 "--duration",
                 str(seconds),
                 "--rate",
@@ -52,13 +52,12 @@ def profiling(target: Target, out: Path | None, seconds: int) -> Iterator[None]:
                 "--pid",
                 str(pid),
                 "--output",
-                str(out / f"profile-{name}.json"),
+                str(out / f"profile-{name}.txt"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         for name, pid in target.pids.items()
-        if name in ("identity", "registration", "documents", "notifier", "card", "gateway")
     ]
     try:
         yield
@@ -82,9 +81,11 @@ async def run(
 ) -> tuple[dict[str, Any], Intake]:
     load_start = report.load_average()
     intake = Intake(target, config)
+    cpu_before = report.cpu_seconds(target.pids)
     with profiling(target, profile_dir, profile_seconds):
         timing = await intake.run()
     memory = report.memory(target.pids)
+    cpu_after = report.cpu_seconds(target.pids)
     load_end = report.load_average()
     began = datetime.fromisoformat(timing["began_at"])
     mongo_uri = with_direct_connection(target.endpoints.mongodb_uri)
@@ -115,10 +116,17 @@ async def run(
         "journeys_per_second": round(len(completed) / wall, 4) if wall else 0.0,
         "phases": {k: v for k, v in timing.items() if k != "wall_seconds"},
         "emails_delivered": sum(len(m) for m in intake.mail.mails.values()),
-        "emails_not_five": {
+        "emails_missing": {
             number: sorted(m.subject for m in mails)
             for number, mails in intake.mail.mails.items()
-            if len(mails) != EXPECTED_MAILS
+            if len({m.subject for m in mails}) < EXPECTED_MAILS
+        },
+        "emails_duplicated": {
+            number: sorted(
+                {m.subject for m in mails if [x.subject for x in mails].count(m.subject) > 1}
+            )
+            for number, mails in intake.mail.mails.items()
+            if len(mails) > len({m.subject for m in mails})
         },
         "staff_actions": dict(intake.staff_done),
         "events": dict(sorted(intake.topics.counts.items())),
@@ -126,6 +134,9 @@ async def run(
         "http": report.http_table(intake),
         "latency": report.end_to_end(intake),
         "memory": memory,
+        "cpu_seconds": {
+            name: round(cpu_after[name] - cpu_before.get(name, 0.0), 1) for name in cpu_after
+        },
         "ceiling": limits,
         "utilisation": report.utilisation(intake, wall, limits, writes),
     }

