@@ -22,6 +22,7 @@ help:
 	@echo "make down       stop it; data under .data/ is kept"
 	@echo "make test       install and run the whole test suite"
 	@echo "make status     what is running"
+	@echo "make soak       the reliability scenarios with a bigger cohort (SOAK_COHORT=60)"
 	@echo "make lint       ruff + mypy"
 	@echo "make schemas    record new event schema snapshots (additive changes only)"
 	@echo "make docs       regenerate docs/asyncapi/*.json and docs/events.md from the code"
@@ -69,6 +70,11 @@ status: install
 
 test: install $(SCHEMAS) $(PORTAL) $(CHROMIUM) $(CJK_FONT) lint
 	$(RUN) pytest
+
+# The reliability scenarios (tests/reliability/) with a bigger cohort; not part of `make test`.
+SOAK_COHORT ?= 60
+soak: install
+	OPR_RELIABILITY_COHORT=$(SOAK_COHORT) $(RUN) pytest -m reliability tests/reliability
 
 test-unit: install
 	$(RUN) pytest -m "not integration and not e2e"

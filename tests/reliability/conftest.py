@@ -20,7 +20,7 @@ RESULTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability"
 COHORT_ENV = "OPR_RELIABILITY_COHORT"
 DEFAULT_COHORT = 12
 
-Report = Callable[[str, dict[str, Any]], None]
+Report = Callable[..., None]
 
 _lines: list[str] = []
 
@@ -34,15 +34,21 @@ def cohort_size() -> int:
 
 @pytest.fixture
 def report(request: pytest.FixtureRequest) -> Report:
-    """``report(scenario, figures)``: one line on the terminal, one JSON line on disk."""
+    """``report(scenario, figures, detail=None)``: the figures as one line on the
+    terminal; figures and detail as one JSON line on disk."""
     config = request.config
 
-    def emit(scenario: str, figures: dict[str, Any]) -> None:
+    def emit(scenario: str, figures: dict[str, Any], detail: dict[str, Any] | None = None) -> None:
         summary = ", ".join(f"{k}={v}" for k, v in figures.items())
         line = f"[reliability] {scenario}: {summary}"
         _lines.append(line)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        record = {"at": datetime.now(UTC).isoformat(), "scenario": scenario, **figures}
+        record = {
+            "at": datetime.now(UTC).isoformat(),
+            "scenario": scenario,
+            **figures,
+            **(detail or {}),
+        }
         with RESULTS.open("a", encoding="utf-8") as out:
             out.write(json.dumps(record, default=str) + "\n")
         terminal = config.pluginmanager.get_plugin("terminalreporter")

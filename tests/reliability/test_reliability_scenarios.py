@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
 import shutil
 import time
@@ -42,7 +43,9 @@ from PIL import Image
 from pymongo import AsyncMongoClient
 from pypdf import PdfWriter
 
-pytestmark = [pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(600)]
+# A bigger cohort (``make soak``) gets more time.
+_SOAK = int(os.environ.get("OPR_RELIABILITY_COHORT") or 0)
+pytestmark = [pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(600 + 20 * _SOAK)]
 
 PASSWORD = "harbour lantern 77 quietly"
 FORM = {
@@ -420,57 +423,54 @@ async def settled_outcome(
 
 @dataclass
 class FaultLog:
-    injected: list[str] = field(default_factory=list)
+    injected: int = 0
+    timeline: list[str] = field(default_factory=list)
     began: float = field(default_factory=time.monotonic)
 
-    def note(self, what: str) -> None:
-        self.injected.append(f"{time.monotonic() - self.began:.0f}s {what}")
+    def note(self, what: str, *, fault: bool = True) -> None:
+        self.injected += fault
+        self.timeline.append(f"{time.monotonic() - self.began:.0f}s {what}")
 
 
-async def inject_faults(stack: Stack, faults: FaultLog, pause: float = 2.0) -> None:
-    """Each service killed (SIGKILL) and restarted in turn, the broker restarted with
-    its storage kept, the SMTP server away for a while."""
-    for service in SERVICES:
+async def inject_faults(stack: Stack, faults: FaultLog, pause: float = 1.0) -> None:
+    """Each service killed (SIGKILL) and restarted in turn; after the first one the
+    broker restarts with its storage kept, then the SMTP server goes away for a
+    while (during the next crashes)."""
+
+    async def crash(service: str) -> None:
         await asyncio.to_thread(stack.kill_service, service)
         faults.note(f"kill -9 {service}")
         await asyncio.sleep(1.0)
         await asyncio.to_thread(stack.start_service, service)
+        faults.note(f"{service} back", fault=False)
         await asyncio.sleep(pause)
+
+    async def mail_outage(seconds: float) -> None:
+        smtp = stack.process("smtp")
+        await asyncio.to_thread(smtp.stop)
+        faults.note("smtp down")
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(smtp.start)
+        faults.note("smtp back", fault=False)
+
+    first, *rest = SERVICES
+    await crash(first)
     await asyncio.to_thread(stack.restart_component, "kafka")
-    faults.note("broker restarted")
+    faults.note("broker restarted (storage kept)")
     await asyncio.sleep(pause)
-    smtp = stack.process("smtp")
-    await asyncio.to_thread(smtp.stop)
-    faults.note("smtp down")
-    await asyncio.sleep(10)
-    await asyncio.to_thread(smtp.start)
-    faults.note("smtp back")
+    outage = asyncio.create_task(mail_outage(12))
+    for service in rest:
+        await crash(service)
+    await outage
 
 
 # --- Kafka and database observation ------------------------------------------------------
 
 
-async def end_offsets(bootstrap: str, topics: list[str]) -> dict[str, int]:
-    """Records in each topic (sum of its partitions' end offsets)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        present = await consumer.topics()
-        totals: dict[str, int] = {}
-        for topic in topics:
-            if topic not in present:
-                totals[topic] = 0
-                continue
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-            ends = await consumer.end_offsets(tps)
-            totals[topic] = sum(ends.values())
-        return totals
-    finally:
-        await consumer.stop()
-
-
 async def read_all(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of ``topic`` (no consumer group)."""
+    """Every record of ``topic`` (no consumer group). The broker's end offsets are a
+    lower bound only (Tansu reports them behind the latest batch), so this reads on
+    until a poll brings nothing."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -481,22 +481,21 @@ async def read_all(bootstrap: str, topic: str) -> list[Any]:
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         records: list[Any] = []
-
-        async def behind() -> bool:
-            for tp in tps:
-                if await consumer.position(tp) < ends[tp]:
-                    return True
-            return False
-
-        while await behind():
-            batch = await consumer.getmany(*tps, timeout_ms=500)
+        while True:
+            batch = await consumer.getmany(*tps, timeout_ms=1000)
             for messages in batch.values():
-                records.extend(
-                    m for m in messages if m.offset < ends[TopicPartition(topic, m.partition)]
-                )
-        return records
+                records.extend(messages)
+            if not batch:
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(p >= ends[tp] for p, tp in zip(positions, tps, strict=True)):
+                    return records
     finally:
         await consumer.stop()
+
+
+async def record_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """How many records each topic holds."""
+    return {topic: len(await read_all(bootstrap, topic)) for topic in topics}
 
 
 # The topic each event type is published on.
@@ -616,7 +615,7 @@ async def clean_cohort(stack: Stack, size: int) -> list[Journey]:
 
 async def test_a_cohort_survives_crashes_a_broker_restart_and_a_mail_outage(
     private_system: Stack,
-    report: Callable[[str, dict[str, Any]], None],
+    report: Callable[..., None],
     cohort_log: dict[str, Any],
     cohort_size: int,
 ) -> None:
@@ -639,12 +638,19 @@ async def test_a_cohort_survives_crashes_a_broker_restart_and_a_mail_outage(
         async def staggered(i: int, j: Journey) -> None:
             await asyncio.sleep(i * 0.7)
             await run_journey(client, mailbox, staff, j)
+            finished.append(time.monotonic() - faults.began)
+
+        finished: list[float] = []
 
         chaos = asyncio.create_task(inject_faults(stack, faults))
         results = await asyncio.gather(
             *(staggered(i, j) for i, j in enumerate(journeys)), return_exceptions=True
         )
         await chaos
+        if finished:
+            faults.timeline.append(
+                f"journeys done between {min(finished):.0f}s and {max(finished):.0f}s"
+            )
         failed = [f"{j.number}: {r!r}" for j, r in zip(journeys, results, strict=True) if r]
         if failed:
             report("faults", {"journeys": size, "journeys_failed": len(failed)})
@@ -654,7 +660,7 @@ async def test_a_cohort_survives_crashes_a_broker_restart_and_a_mail_outage(
     cohort_log["journeys"] = journeys
     figures = {
         "journeys": size,
-        "faults": len(faults.injected),
+        "faults": faults.injected,
         "journeys_failed": len(failed),
         "lost": len(outcome.lost),
         "duplicated": len(outcome.doubled),
@@ -663,17 +669,17 @@ async def test_a_cohort_survives_crashes_a_broker_restart_and_a_mail_outage(
         "uploads_resent": sum(j.resent_uploads for j in journeys),
         "seconds": round(time.monotonic() - began, 1),
     }
-    report("faults", figures)
+    report("faults", figures, {"timeline": faults.timeline})
     assert failed == []
     assert outcome.lost == [], outcome.lost
     assert outcome.doubled == [], outcome.doubled
     assert outcome.cards == size
     assert outcome.emails == size * len(MILESTONES)
-    assert len(faults.injected) == len(SERVICES) + 3, faults.injected
+    assert faults.injected == len(SERVICES) + 2, faults.timeline
 
 
 async def test_replaying_every_topic_into_every_consumer_changes_nothing(
-    private_system: Stack, report: Callable[[str, dict[str, Any]], None], cohort_log: dict[str, Any]
+    private_system: Stack, report: Callable[..., None], cohort_log: dict[str, Any]
 ) -> None:
     stack = private_system
     assert stack.maildir is not None
@@ -691,7 +697,7 @@ async def test_replaying_every_topic_into_every_consumer_changes_nothing(
 
     before = await quiet(stack)
     lap("quiet_before")
-    offsets_before = await end_offsets(bootstrap, [*topics, topic_for("notifier")])
+    offsets_before = await record_counts(bootstrap, [*topics, topic_for("notifier")])
     mails_before = len(mail_files(stack.maildir))
     began = time.monotonic()
 
@@ -708,7 +714,7 @@ async def test_replaying_every_topic_into_every_consumer_changes_nothing(
     outcomes: dict[str, Counter[str]] = {}
     async with httpx.AsyncClient(timeout=30) as client:
         for service in consumers:
-            records = sum((await end_offsets(bootstrap, consumed_topics(service))).values())
+            records = sum((await record_counts(bootstrap, consumed_topics(service))).values())
 
             async def caught_up(
                 service: str = service, records: int = records
@@ -720,11 +726,9 @@ async def test_replaying_every_topic_into_every_consumer_changes_nothing(
     lap("catch_up")
     after = await quiet(stack)
     lap("quiet_after")
-    offsets_after = await end_offsets(bootstrap, [*topics, topic_for("notifier")])
+    offsets_after = await record_counts(bootstrap, [*topics, topic_for("notifier")])
     mails_after = len(mail_files(stack.maildir))
-    # Back to the services' own consumer groups.
-    await asyncio.gather(*(asyncio.to_thread(stack.restart_service, s) for s in consumers))
-    lap("restore")
+    # The services go on under the replay groups (now at the end of every topic).
 
     replayed = sum(sum(c.values()) for c in outcomes.values())
     handled_again = {s: c["handled"] for s, c in outcomes.items() if c["handled"]}
@@ -770,7 +774,7 @@ async def dead_letters(
 
 
 async def test_poison_records_are_dead_lettered_consumption_goes_on_and_replay_after_a_fix_works(
-    private_system: Stack, report: Callable[[str, dict[str, Any]], None]
+    private_system: Stack, report: Callable[..., None]
 ) -> None:
     stack = private_system
     assert stack.maildir is not None
