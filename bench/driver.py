@@ -688,6 +688,7 @@ class Intake:
                 done = [s for s in self.students if s.error is None and self.complete(s.student_no)]
                 await asyncio.gather(*(self._guarded(s, self.confirm(s)) for s in done))
                 finished = time.monotonic()
+                await self._drain(time.monotonic() + 120)
             finally:
                 staff_stop.set()
                 await asyncio.gather(*reviewers, return_exceptions=True)
@@ -724,6 +725,29 @@ class Intake:
                 kinds = sorted(self.topics.kinds(number))
                 mails = len(self.mail.mails.get(number, []))
                 student.error = f"not complete in time: events {kinds}, {mails} e-mails"
+
+    def _all_seen(self) -> bool:
+        """Every event the report needs has been read (the topics lag the mail sink)."""
+        for student in self.students:
+            if not student.finished:
+                continue
+            kinds = self.topics.kinds(student.student_no)
+            sent = sum(
+                1
+                for e in self.topics.events.get(student.student_no, [])
+                if e.event_type == "NotificationSent"
+            )
+            subjects = {m.subject for m in self.mail.mails[student.student_no]}
+            if "FormSubmitted" not in kinds or sent < len(subjects):
+                return False
+        return True
+
+    async def _drain(self, deadline: float) -> None:
+        """Keep reading the topics (after the run) until the report has what it needs."""
+        while not self._all_seen() and time.monotonic() < deadline:
+            self.topics.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.topics.changed.wait(), 2.0)
 
     async def _either_changed(self) -> None:
         waits = [
