@@ -98,6 +98,18 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+async def opcounters(uri: str) -> dict[str, int]:
+    """The database server's operation counters (serverStatus), if it reports them."""
+    client = make_client(uri, "bench-report")
+    try:
+        status = await client.admin.command("serverStatus")
+        return {str(k): int(v) for k, v in (status.get("opcounters") or {}).items()}
+    except Exception:
+        return {}
+    finally:
+        await client.close()
+
+
 async def database_writes(uri: str, since: datetime) -> dict[str, int]:
     """Transactions the services committed since ``since``, per service (approximately:
     consumed events marked processed plus outbox rows written)."""
@@ -177,7 +189,11 @@ def ratio(system: float, ceiling: float | None) -> float | None:
 
 
 def utilisation(
-    intake: Intake, wall: float, ceiling: dict[str, Any], writes: dict[str, int]
+    intake: Intake,
+    wall: float,
+    ceiling: dict[str, Any],
+    writes: dict[str, int],
+    db_ops: dict[str, int],
 ) -> dict[str, Any]:
     completed = sum(1 for s in intake.students if s.finished)
     events = intake.topics.total
@@ -197,6 +213,9 @@ def utilisation(
             events / wall, kafka.get("produce_acked_one_by_one_per_second")
         ),
         "db_transactions": writes,
+        "db_operations_per_journey": {
+            k: round(v / completed, 1) for k, v in db_ops.items() if completed
+        },
         "db_transactions_per_journey": round(per_journey, 1) if per_journey else None,
         "db_transactions_per_second": round(tx / wall, 1),
         "db_ratio_to_transaction_ceiling": ratio(tx / wall, tx_ceiling),
@@ -232,6 +251,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"{r['utilisation']['db_transactions_per_second']} "
         f"({r['utilisation']['db_ratio_to_transaction_ceiling']}) |",
         f"| MongoDB transactions per journey | {r['utilisation']['db_transactions_per_journey']} |",
+        "| MongoDB operations per journey (serverStatus) | "
+        + ", ".join(f"{k} {v}" for k, v in r["utilisation"]["db_operations_per_journey"].items())
+        + " |",
         f"| S3 puts/s (ratio to ceiling) | {r['utilisation']['s3_puts_per_second']} "
         f"({r['utilisation']['s3_ratio_to_put_ceiling']}) |",
         "",

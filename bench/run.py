@@ -81,14 +81,16 @@ async def run(
 ) -> tuple[dict[str, Any], Intake]:
     load_start = report.load_average()
     intake = Intake(target, config)
+    mongo_uri = with_direct_connection(target.endpoints.mongodb_uri)
+    ops_before = await report.opcounters(mongo_uri)
     cpu_before = report.cpu_seconds(target.pids)
     with profiling(target, profile_dir, profile_seconds):
         timing = await intake.run()
     memory = report.memory(target.pids)
     cpu_after = report.cpu_seconds(target.pids)
     load_end = report.load_average()
+    ops_after = await report.opcounters(mongo_uri)
     began = datetime.fromisoformat(timing["began_at"])
-    mongo_uri = with_direct_connection(target.endpoints.mongodb_uri)
     writes = await report.database_writes(mongo_uri, began)
     limits: dict[str, Any] = {}
     if measure_ceiling:
@@ -138,7 +140,13 @@ async def run(
             name: round(cpu_after[name] - cpu_before.get(name, 0.0), 1) for name in cpu_after
         },
         "ceiling": limits,
-        "utilisation": report.utilisation(intake, wall, limits, writes),
+        "utilisation": report.utilisation(
+            intake,
+            wall,
+            limits,
+            writes,
+            {k: v - ops_before.get(k, 0) for k, v in ops_after.items()},
+        ),
     }
     return result, intake
 
