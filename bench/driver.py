@@ -270,6 +270,7 @@ class TopicWatcher:
         self.events: dict[str, list[Seen]] = defaultdict(list)
         self.by_id: dict[str, Seen] = {}
         self.counts: dict[str, int] = defaultdict(int)
+        self.relay_lag: dict[str, list[float]] = defaultdict(list)
         self.total = 0
         self.changed = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
@@ -300,7 +301,7 @@ class TopicWatcher:
             consumer.seek(tp, offset)
         self.consumer = consumer
 
-    def _take(self, key: bytes | None, value: bytes | None) -> None:
+    def _take(self, topic: str, timestamp_ms: int, key: bytes | None, value: bytes | None) -> None:
         if key is None or value is None:
             return
         student_no = key.decode(errors="replace")
@@ -308,6 +309,9 @@ class TopicWatcher:
             return
         envelope = json.loads(value)
         kind = str(envelope["event_type"])
+        occurred_at = datetime.fromisoformat(str(envelope["occurred_at"]))
+        # The record's timestamp is when the relay handed it to the producer.
+        self.relay_lag[topic].append(timestamp_ms / 1000 - occurred_at.timestamp())
         self.total += 1
         self.counts[kind] += 1
         if kind not in KEPT_EVENTS:
@@ -319,7 +323,7 @@ class TopicWatcher:
         seen = Seen(
             event_id=str(envelope["event_id"]),
             event_type=kind,
-            occurred_at=datetime.fromisoformat(str(envelope["occurred_at"])),
+            occurred_at=occurred_at,
             payload=kept,
         )
         self.events[student_no].append(seen)
@@ -332,7 +336,7 @@ class TopicWatcher:
                 batch = await self.consumer.getmany(timeout_ms=300)
                 for records in batch.values():
                     for record in records:
-                        self._take(record.key, record.value)
+                        self._take(record.topic, record.timestamp, record.key, record.value)
                 if batch:
                     self.changed.set()
                 elif stop.is_set():

@@ -167,6 +167,9 @@ def end_to_end(intake: Intake) -> dict[str, Any]:
     return {
         "event_to_email": summary_ms(to_email),
         "event_to_email_by_template": {k: summary_ms(v) for k, v in sorted(per_template.items())},
+        "commit_to_topic_by_topic": {
+            topic: summary_ms(lags) for topic, lags in sorted(topics.relay_lag.items())
+        },
         "submit_to_card_issued": summary_ms(to_card),
         "submit_to_card_ready_for_collection": summary_ms(to_slot),
     }
