@@ -656,6 +656,8 @@ async def test_a_cohort_survives_crashes_a_broker_restart_and_a_mail_outage(
             report("faults", {"journeys": size, "journeys_failed": len(failed)})
         assert failed == [], failed
         outcome = await settled_outcome(client, mailbox, staff, journeys)
+        # An outage taken for a bad message would have parked an effect in the dead letters.
+        dead = {s: len(await dead_letters(client, s, staff.admin)) for s in SERVICES}
 
     cohort_log["journeys"] = journeys
     figures = {
@@ -667,6 +669,7 @@ async def test_a_cohort_survives_crashes_a_broker_restart_and_a_mail_outage(
         "emails": outcome.emails,
         "cards": outcome.cards,
         "uploads_resent": sum(j.resent_uploads for j in journeys),
+        "dead_letters": sum(dead.values()),
         "seconds": round(time.monotonic() - began, 1),
     }
     report("faults", figures, {"timeline": faults.timeline})
@@ -676,6 +679,7 @@ async def test_a_cohort_survives_crashes_a_broker_restart_and_a_mail_outage(
     assert outcome.cards == size
     assert outcome.emails == size * len(MILESTONES)
     assert faults.injected == len(SERVICES) + 2, faults.timeline
+    assert dead == dict.fromkeys(SERVICES, 0)
 
 
 async def test_replaying_every_topic_into_every_consumer_changes_nothing(
