@@ -6,8 +6,9 @@ message is being committed; only if that succeeded is the ``.`` sent. A server
 never delivers a message whose DATA was not terminated, so:
 
 - a crash before ``commit()`` leaves nothing delivered: the message is retried;
-- a crash after it is taken as delivered (the ``.`` follows within
-  microseconds): the message is never sent twice.
+- a crash after it is taken as delivered (the ``.`` follows as soon as the
+  database has answered): the message is never sent twice, and the rare one
+  lost in that gap is flagged unconfirmed for staff to resend.
 
 One message, one connection: the volumes here are modest.
 """

@@ -13,10 +13,12 @@ After a crash:
   sent, flagged ``confirmed: false`` in the delivery log (the process died
   between the point of no return and recording the server's answer).
 
-So a message is never sent twice. The residual risk is the other way round and
-narrow: a process dying in the microseconds between the ``committing`` write
-and the ``.`` leaving its socket, or a server refusing the ``.`` while nobody
-listens, leaves a message marked sent (unconfirmed) that was not delivered.
+So a message is never sent twice. The residual risk is the other way round: a
+process dying after the database recorded the ``committing`` write but before
+the ``.`` left its socket (the database's reply time: milliseconds, more on a
+busy server; the reliability suite's crashes do hit it), or a server refusing
+the ``.`` while nobody listens, leaves a message marked sent (unconfirmed) that
+was not delivered.
 Staff see ``confirmed: false`` in the log and may resend it.
 """
 
