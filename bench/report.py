@@ -206,7 +206,8 @@ def utilisation(
     mongo = ceiling.get("mongodb", {})
     s3 = ceiling.get("s3", {})
     tx_ceiling = mongo.get("transaction_two_inserts", {}).get("per_second")
-    per_journey = tx / completed if completed else None
+    students = len(intake.students)
+    per_journey = tx / students if students else None
     return {
         "kafka_events_per_second": round(events / wall, 1),
         "kafka_ratio_to_batched_produce": ratio(
@@ -216,10 +217,10 @@ def utilisation(
             events / wall, kafka.get("produce_acked_one_by_one_per_second")
         ),
         "db_transactions": writes,
-        "db_operations_per_journey": {
-            k: round(v / completed, 1) for k, v in db_ops.items() if completed
+        "db_operations_per_student": {
+            k: round(v / students, 1) for k, v in db_ops.items() if students
         },
-        "db_transactions_per_journey": round(per_journey, 1) if per_journey else None,
+        "db_transactions_per_student": round(per_journey, 1) if per_journey else None,
         "db_transactions_per_second": round(tx / wall, 1),
         "db_ratio_to_transaction_ceiling": ratio(tx / wall, tx_ceiling),
         "journeys_per_second_the_db_ceiling_allows": (
@@ -253,9 +254,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"| MongoDB transactions/s (ratio to ceiling) | "
         f"{r['utilisation']['db_transactions_per_second']} "
         f"({r['utilisation']['db_ratio_to_transaction_ceiling']}) |",
-        f"| MongoDB transactions per journey | {r['utilisation']['db_transactions_per_journey']} |",
-        "| MongoDB operations per journey (serverStatus) | "
-        + ", ".join(f"{k} {v}" for k, v in r["utilisation"]["db_operations_per_journey"].items())
+        f"| MongoDB transactions per student | {r['utilisation']['db_transactions_per_student']} |",
+        "| MongoDB operations per student (serverStatus) | "
+        + ", ".join(f"{k} {v}" for k, v in r["utilisation"]["db_operations_per_student"].items())
         + " |",
         f"| S3 puts/s (ratio to ceiling) | {r['utilisation']['s3_puts_per_second']} "
         f"({r['utilisation']['s3_ratio_to_put_ceiling']}) |",

@@ -94,7 +94,7 @@ async def test_a_small_intake_completes_and_reports_every_figure(
     use = result["utilisation"]
     assert use["db_ratio_to_transaction_ceiling"] > 0
     assert use["kafka_ratio_to_batched_produce"] > 0
-    assert use["db_transactions_per_journey"] > 0
+    assert use["db_transactions_per_student"] > 0
 
     written = runner.write(result, intake, tmp_path, "quick")
     assert json.loads(written[0].read_text())["journeys"]["completed"] == STUDENTS
