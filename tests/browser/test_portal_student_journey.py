@@ -12,9 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -23,7 +21,13 @@ import pytest
 from opr_shared.devstack.stack import Stack
 from opr_shared.smtpsink import text_body, wait_for_mail
 from opr_shared.testing.browser import accessibility_violations, screenshot
-from opr_shared.testing.journey import bearer, new_student_no, roster_row, staff_token
+from opr_shared.testing.journey import (
+    add_collection_windows,
+    bearer,
+    new_student_no,
+    roster_row,
+    staff_token,
+)
 from PIL import Image
 from playwright.async_api import Page, Route, expect
 
@@ -83,36 +87,12 @@ def cat_photo() -> bytes:
 
 async def add_collection_day(client: httpx.AsyncClient, office: dict[str, str]) -> str:
     """Make sure the schedule holds two slots on the day other tests of the card office
-    use (keeping every slot already in it: booked ones may not be dropped); answer
-    the day. The student's booking ends on the 09:00 slot, which those tests keep."""
-    current = await client.get("/api/card/schedule", headers=office)
-    assert current.status_code == 200, current.text
-    schedule = current.json()
-    windows: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for slot in schedule["slots"]:
-        starts = datetime.fromisoformat(slot["starts_at"]).astimezone(HONG_KONG)
-        ends = datetime.fromisoformat(slot["ends_at"]).astimezone(HONG_KONG)
-        windows[starts.date().isoformat()][f"{starts:%H:%M}"] = {
-            "start": f"{starts:%H:%M}",
-            "end": f"{ends:%H:%M}",
-            "capacity": slot["capacity"],
-        }
+    use; answer the day. The student's booking ends on the 09:00 slot, which those
+    tests keep."""
     day = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
-    for start, end in (("09:00", "10:00"), ("10:00", "11:00")):
-        windows[day].setdefault(start, {"start": start, "end": end, "capacity": 500})
-    put = await client.put(
-        "/api/card/schedule",
-        headers=office,
-        json={
-            "venue": schedule["venue"] or "Student Card Office, Room 1101, Academic Building",
-            "bring": schedule["bring"] or ["Hong Kong Identity Card or passport"],
-            "days": [
-                {"date": d, "windows": sorted(w.values(), key=lambda x: x["start"])}
-                for d, w in sorted(windows.items())
-            ],
-        },
+    await add_collection_windows(
+        client, office, day, [("09:00", "10:00", 500), ("10:00", "11:00", 500)]
     )
-    assert put.status_code == 200, put.text
     return day
 
 

@@ -18,7 +18,14 @@ from aiokafka import AIOKafkaProducer
 from opr_shared.devstack.stack import Stack
 from opr_shared.events.catalogue import PhotoApproved, RegistrationCompleted
 from opr_shared.events.envelope import Envelope, EventPayload
-from opr_shared.testing.journey import bearer, jupas_token, new_student_no, roster_row, staff_token
+from opr_shared.testing.journey import (
+    add_collection_windows,
+    bearer,
+    jupas_token,
+    new_student_no,
+    roster_row,
+    staff_token,
+)
 from opr_shared.testing.kafka import read_topic
 from PIL import Image
 
@@ -83,24 +90,10 @@ async def test_a_completed_student_with_an_approved_photo_gets_a_card_and_collec
         assert imported.status_code == 200, imported.text
         student = bearer(await jupas_token(client, row))
 
-        schedule = await client.put(
-            "/api/card/schedule",
-            headers=office,
-            json={
-                "venue": "Student Card Office, Room 1101",
-                "bring": ["Hong Kong Identity Card or passport"],
-                "days": [
-                    {
-                        "date": day,
-                        "windows": [
-                            {"start": "09:00", "end": "10:00", "capacity": 500},
-                            {"start": "10:00", "end": "11:00", "capacity": 500},
-                        ],
-                    }
-                ],
-            },
+        await add_collection_windows(
+            client, office, day, [("09:00", "10:00", 500), ("10:00", "11:00", 500)]
         )
-        assert schedule.status_code == 200, schedule.text
+        published = (await client.get("/api/card/schedule", headers=office)).json()
 
         await publish(
             system.endpoints.kafka_bootstrap,
@@ -148,5 +141,6 @@ async def test_a_completed_student_with_an_approved_photo_gets_a_card_and_collec
         "CardCollected",
     ]
     assert [e.payload["slot_id"] for e in events[1:3]] == [f"{day}-0900", f"{day}-1000"]
-    assert events[1].payload["bring"] == ["Hong Kong Identity Card or passport"]
+    assert events[1].payload["bring"] == published["bring"]
+    assert events[1].payload["venue"] == published["venue"]
     assert {e.payload["card_no"] for e in events} == {card_no}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import defaultdict
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -82,3 +85,44 @@ async def jupas_token(client: httpx.AsyncClient, row: dict[str, Any]) -> str:
     answer.raise_for_status()
     token: str = answer.json()["access_token"]
     return token
+
+
+HONG_KONG = ZoneInfo("Asia/Hong_Kong")
+
+
+async def add_collection_windows(
+    client: httpx.AsyncClient,
+    office: dict[str, str],
+    day: str,
+    windows: list[tuple[str, str, int]],
+) -> None:
+    """Add ``windows`` (start, end, capacity; Hong Kong times) on ``day`` to the card
+    office's collection schedule, keeping every slot already published: the schedule is
+    shared by everything running on the stack, and booked slots may not be dropped."""
+    current = await client.get("/api/card/schedule", headers=office)
+    assert current.status_code == 200, current.text
+    schedule = current.json()
+    days: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for slot in schedule["slots"]:
+        starts = datetime.fromisoformat(slot["starts_at"]).astimezone(HONG_KONG)
+        ends = datetime.fromisoformat(slot["ends_at"]).astimezone(HONG_KONG)
+        days[starts.date().isoformat()][f"{starts:%H:%M}"] = {
+            "start": f"{starts:%H:%M}",
+            "end": f"{ends:%H:%M}",
+            "capacity": slot["capacity"],
+        }
+    for start, end, capacity in windows:
+        days[day].setdefault(start, {"start": start, "end": end, "capacity": capacity})
+    put = await client.put(
+        "/api/card/schedule",
+        headers=office,
+        json={
+            "venue": schedule["venue"] or "Student Card Office, Room 1101, Academic Building",
+            "bring": schedule["bring"] or ["Hong Kong Identity Card or passport"],
+            "days": [
+                {"date": d, "windows": sorted(w.values(), key=lambda x: x["start"])}
+                for d, w in sorted(days.items())
+            ],
+        },
+    )
+    assert put.status_code == 200, put.text
