@@ -219,6 +219,30 @@ async def test_five_uploads_leave_five_versions_and_only_the_latest_in_the_queue
     assert "newer version" in stale.json()["detail"]
 
 
+async def test_the_same_file_sent_again_while_waiting_for_review_is_one_version(
+    svc: DocumentsService, samples: Any
+) -> None:
+    number = new_student_no()
+    await svc.admit(number)
+    first, other = samples.pdf(pages=1), samples.pdf(pages=2)
+    sent = await svc.upload(number, first)
+    assert sent.status_code == 201, sent.text
+    again = await svc.upload(number, first)  # a retry whose first answer was lost
+    assert again.status_code == 200, again.text
+    assert again.json() == sent.json()
+
+    changed = await svc.upload(number, other)
+    assert changed.status_code == 201
+    # The first file is no longer the one waiting for review: sending it is a new version.
+    back = await svc.upload(number, first)
+    assert back.status_code == 201
+    assert back.json()["version"] == 3
+
+    events = await svc.published(number)
+    assert [e.payload["version"] for e in events] == [1, 2, 3]
+    assert len(await svc.stored_objects(number)) == 3
+
+
 async def test_the_queue_is_oldest_first_and_flags_items_beyond_five_working_days(
     svc: DocumentsService, samples: Any
 ) -> None:

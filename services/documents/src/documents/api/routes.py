@@ -144,8 +144,19 @@ def build_router(rules: UploadRules) -> APIRouter:
         response_model=DocumentOut,
         openapi_extra=MULTIPART_DOCUMENT,
         summary="Upload a document (a new version of its type)",
+        responses={
+            200: {
+                "model": DocumentOut,
+                "description": "The same file again while its version waits for review: "
+                "that version, unchanged",
+            }
+        },
     )
-    async def upload_my_document(request: Request, student: Student) -> DocumentOut:
+    async def upload_my_document(
+        request: Request, response: Response, student: Student
+    ) -> DocumentOut:
+        """A new version of the type (201), or, when the same file is sent again while
+        the type's latest version is still waiting for review, that version (200)."""
         upload = await read_upload(request, max_bytes=rules.document_limits.max_bytes)
         raw_type = upload.fields.get("doc_type", "")
         try:
@@ -166,7 +177,7 @@ def build_router(rules: UploadRules) -> APIRouter:
             raise _refused(exc) from exc
         assert student.student_no is not None
         try:
-            row = await uploads.upload_document(
+            row, created = await uploads.upload_document(
                 _runtime(request).uow,
                 _objects(request),
                 student_no=student.student_no,
@@ -177,6 +188,8 @@ def build_router(rules: UploadRules) -> APIRouter:
             )
         except uploads.NotAdmitted:
             raise _not_admitted() from None
+        if not created:
+            response.status_code = 200
         return DocumentOut.of(row)
 
     @router.get(

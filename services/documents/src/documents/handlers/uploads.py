@@ -68,23 +68,42 @@ async def upload_document(
     data: bytes,
     inspected: InspectedFile,
     filename: str | None,
-) -> Document:
-    """Store a new version of one of the student's documents.
+) -> tuple[Document, bool]:
+    """Store a new version of one of the student's documents; answer the row and
+    whether it is new.
 
-    Idempotency key: none: every upload is a new version by design (the
-    ``(student_no, doc_type, version)`` index keeps versions unique). Side
-    effects: one object in the bucket; a ``documents`` row (pending); earlier
-    pending versions of the type become superseded (only the latest is
-    reviewed); the owner's version counter; DocumentUploaded.
+    Idempotency key: the file's content. The same bytes sent again for a type
+    whose latest version is still waiting for review (a retry after a lost
+    answer, a double click) answer that version and change nothing. Otherwise
+    every upload is a new version (the ``(student_no, doc_type, version)``
+    index keeps versions unique). Side effects: one object in the bucket; a
+    ``documents`` row (pending); earlier pending versions of the type become
+    superseded (only the latest is reviewed); the owner's version counter;
+    DocumentUploaded.
     """
     await _ensure_owner(uow, student_no)
+    same = {
+        "student_no": student_no,
+        "doc_type": doc_type.value,
+        "status": ReviewStatus.PENDING.value,
+        "sha256": inspected.sha256,
+    }
+    pending = await uow.db[DOCUMENTS].find_one(same)
+    if pending is not None:
+        return pending, False
     document_id = uuid.uuid4()
     key = f"documents/{student_no}/{document_id}"
     await objects.put(key, data, inspected.content_type.value)
-    uploaded_at = datetime.now(UTC)
+    now = datetime.now(UTC)
+    # At the database's precision, so this answer and later reads agree.
+    uploaded_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
 
-    async def work(tx: Transaction) -> Document:
+    async def work(tx: Transaction) -> tuple[Document, bool]:
         version = await _next_version(tx, student_no, f"versions.{doc_type.value}")
+        # A concurrent copy committed first (the counter serialised the two).
+        raced = await tx.db[DOCUMENTS].find_one(same, session=tx.session)
+        if raced is not None:
+            return raced, False
         await tx.db[DOCUMENTS].update_many(
             {"student_no": student_no, "doc_type": doc_type.value, "status": ReviewStatus.PENDING},
             {"$set": {"status": ReviewStatus.SUPERSEDED, "superseded_by": str(document_id)}},
@@ -120,7 +139,7 @@ async def upload_document(
             ),
             subject=student_no,
         )
-        return row
+        return row, True
 
     return await uow.run(work)
 
