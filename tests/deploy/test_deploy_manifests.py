@@ -246,6 +246,28 @@ def test_manifest_settings_are_settings_the_services_read(overlay: str) -> None:
         assert set(values) - known == set(), f"{service}: unknown settings"
 
 
+def secret_standing_in(name: str) -> str:
+    """A value of the shape a real secret of ``name`` has."""
+    if name == "MONGODB_URI":
+        return "mongodb://opr-svc:s3cr3t-from-the-operator@opr-mongodb-svc:27017/?replicaSet=opr"
+    return f"{name.lower()}-from-a-kubernetes-secret-4f9c2a"
+
+
+def test_production_gives_each_service_everything_it_needs_to_start() -> None:
+    """Each service, given exactly what the production overlay gives it (secrets stood
+    in for by values of their shape), accepts its settings in production mode."""
+    for service, values in k8s_settings("production").items():
+        assert values["ENVIRONMENT"] == "production"
+        given = {
+            name.lower(): secret_standing_in(name) if value == "<secret>" else value
+            for name, value in values.items()
+        }
+        try:
+            settings_class(service)(**given)
+        except ValueError as exc:
+            pytest.fail(f"{service} would refuse to start in production: {exc}")
+
+
 COMPOSE = ROOT / "deploy" / "compose" / "compose.yaml"
 # Only Kubernetes speaks to Kafka over SCRAM/TLS and to a real mail relay with a login.
 K8S_ONLY = {

@@ -15,6 +15,8 @@ from identity.api.context import Identity
 from identity.api.routes import router as admissions_router
 from identity.domain.login import LockoutPolicy
 from identity.domain.passwords import HashParameters, PasswordHashing
+from identity.domain.sealing import Sealer
+from identity.domain.staff import TOTP_PURPOSE
 from identity.handlers.imports import RosterImports
 from identity.handlers.sessions import Authenticator
 from identity.handlers.staff import seed_demo_staff
@@ -67,6 +69,7 @@ def compose(settings: ServiceSettings) -> Identity:
             lock_for=timedelta(minutes=settings.lockout_minutes),
         ),
         token_ttl_seconds=settings.access_token_ttl_seconds,
+        sealer=Sealer(passphrase.get_secret_value().encode() if passphrase else None, TOTP_PURPOSE),
     )
     return Identity(settings, runtime, hashing, keys, authenticator, imports)
 

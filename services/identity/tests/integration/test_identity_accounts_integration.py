@@ -19,7 +19,7 @@ from identity.domain.invitations import hash_token
 from identity.handlers.imports import STALLED_AFTER
 from identity.main import create_app
 from identity.settings import Settings
-from identity.store import LOGIN_ATTEMPTS, ROSTER_IMPORTS, STUDENTS
+from identity.store import LOGIN_ATTEMPTS, ROSTER_IMPORTS, STAFF_USERS, STUDENTS
 from opr_shared.auth import Role, generate_private_key, sign_token
 from opr_shared.devstack.stack import with_direct_connection
 from opr_shared.localinfra import Endpoints
@@ -265,7 +265,20 @@ async def test_staff_endpoints_need_a_staff_role_and_a_token_from_identity(
     ).status_code == 401
 
 
-async def test_staff_totp_enrolment_then_login_needs_a_fresh_code(identity: Running) -> None:
+@pytest.fixture
+async def sealing_identity(infra: Endpoints) -> AsyncIterator[Running]:
+    """Identity as deployed: a passphrase protects keys and TOTP secrets at rest."""
+    app = create_app(settings_for(infra, signing_key_passphrase="a passphrase for the tests"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://identity") as client:
+            yield Running(app, client)
+
+
+async def test_staff_totp_enrolment_then_login_needs_a_fresh_code(
+    sealing_identity: Running,
+) -> None:
+    identity = sealing_identity
     email, role = DEMO_STAFF["admin"], "admin"
     headers = bearer(await staff_token(identity.client, role))
     created = await identity.client.post(
@@ -296,6 +309,9 @@ async def test_staff_totp_enrolment_then_login_needs_a_fresh_code(identity: Runn
         headers=officer_headers,
     )
     assert confirmed.status_code == 204
+    stored = await identity.db[STAFF_USERS].find_one({"email": login["email"]})
+    assert stored["totp"]["confirmed"] is True
+    assert enrol.json()["secret"] not in str(stored)  # sealed at rest
 
     without = await identity.client.post("/api/identity/sessions", json=login)
     assert (without.status_code, without.json()) == (401, DENIED)

@@ -265,7 +265,9 @@ class TotpConfirmIn(BaseModel):
 async def enrol_totp(identity: IdentityDep, staff: Staff) -> TotpEnrolmentOut:
     """Start TOTP enrolment; it takes effect once a code is confirmed."""
     try:
-        enrolment = await start_totp_enrolment(identity.runtime.db, staff.subject)
+        enrolment = await start_totp_enrolment(
+            identity.runtime.db, staff.subject, identity.authenticator.sealer
+        )
     except TotpRefused as exc:
         raise HTTPException(409, str(exc)) from exc
     return TotpEnrolmentOut(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
@@ -277,7 +279,9 @@ async def confirm_totp_enrolment(
 ) -> Response:
     """Turn TOTP on: from now on this staff user's login needs a code."""
     try:
-        await confirm_totp(identity.runtime.db, staff.subject, body.code)
+        await confirm_totp(
+            identity.runtime.db, staff.subject, body.code, identity.authenticator.sealer
+        )
     except TotpRefused as exc:
         raise HTTPException(400, str(exc)) from exc
     return Response(status_code=204)

@@ -8,6 +8,9 @@ import pyotp
 
 TOTP_ISSUER = "Online Program Registration"
 
+# What the sealer binds sealed TOTP secrets to.
+TOTP_PURPOSE = "staff-totp-secret"
+
 
 @dataclass(frozen=True)
 class TotpCheck:

@@ -33,7 +33,8 @@ from identity.domain.login import (
     parse_login_dob,
 )
 from identity.domain.passwords import PasswordHashing
-from identity.domain.staff import check_totp
+from identity.domain.sealing import Sealer
+from identity.domain.staff import TOTP_PURPOSE, check_totp
 from identity.store import LOCKOUTS, LOGIN_ATTEMPTS, STAFF_USERS, STUDENTS
 from identity.store.keys import SigningKeyStore
 
@@ -72,6 +73,8 @@ class Authenticator:
     keys: SigningKeyStore
     lockout: LockoutPolicy
     token_ttl_seconds: int
+    # Opens the staff's sealed TOTP secrets (kept as they are without a passphrase).
+    sealer: Sealer = field(default_factory=lambda: Sealer(None, TOTP_PURPOSE))
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     wall: Callable[[], float] = field(default=time.time)
 
@@ -152,7 +155,8 @@ class Authenticator:
                 await self._deny(audit, DenyReason.DISABLED, account, now, client, count=False)
             totp_doc = staff.get("totp") or {}
             if totp_doc.get("confirmed"):
-                check = check_totp(totp_doc["secret"], totp, totp_doc.get("last_step"), self.wall())
+                secret = self.sealer.open(totp_doc["secret"])
+                check = check_totp(secret, totp, totp_doc.get("last_step"), self.wall())
                 if not check.ok:
                     reason = DenyReason.TOTP_MISSING if not totp else DenyReason.TOTP_WRONG
                     await self._deny(audit, reason, account, now, client)

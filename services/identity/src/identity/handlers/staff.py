@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from identity.domain.passwords import PasswordHashing, password_problems
+from identity.domain.sealing import Sealer
 from identity.domain.staff import check_totp, new_totp_secret, provisioning_uri
 from identity.handlers.accounts import PasswordRejected
 from identity.store import STAFF_USERS
@@ -108,10 +109,13 @@ class TotpEnrolment:
     otpauth_uri: str
 
 
-async def start_totp_enrolment(db: AsyncDatabase[dict[str, Any]], staff_id: str) -> TotpEnrolment:
+async def start_totp_enrolment(
+    db: AsyncDatabase[dict[str, Any]], staff_id: str, sealer: Sealer
+) -> TotpEnrolment:
     """A new secret, pending until a code from it is confirmed; TOTP already on is refused.
 
-    Side effects: the pending secret on the staff user (replacing an earlier pending one).
+    Side effects: the pending secret, sealed, on the staff user (replacing an earlier
+    pending one).
     """
     staff = await db[STAFF_USERS].find_one({"_id": staff_id})
     if staff is None:
@@ -120,12 +124,15 @@ async def start_totp_enrolment(db: AsyncDatabase[dict[str, Any]], staff_id: str)
         raise TotpRefused("two-factor authentication is already on for this account")
     secret = new_totp_secret()
     await db[STAFF_USERS].update_one(
-        {"_id": staff_id}, {"$set": {"totp": {"secret": secret, "confirmed": False}}}
+        {"_id": staff_id},
+        {"$set": {"totp": {"secret": sealer.seal(secret), "confirmed": False}}},
     )
     return TotpEnrolment(secret, provisioning_uri(secret, staff["email"]))
 
 
-async def confirm_totp(db: AsyncDatabase[dict[str, Any]], staff_id: str, code: str) -> None:
+async def confirm_totp(
+    db: AsyncDatabase[dict[str, Any]], staff_id: str, code: str, sealer: Sealer
+) -> None:
     """Turn TOTP on once a code from the pending secret is shown.
 
     Idempotency: confirming twice is refused (already on). Side effects: from now
@@ -137,7 +144,7 @@ async def confirm_totp(db: AsyncDatabase[dict[str, Any]], staff_id: str, code: s
         raise TotpRefused("start the enrolment first")
     if totp.get("confirmed"):
         raise TotpRefused("two-factor authentication is already on for this account")
-    check = check_totp(totp["secret"], code, None, time.time())
+    check = check_totp(sealer.open(totp["secret"]), code, None, time.time())
     if not check.ok:
         raise TotpRefused("the code does not match; check the device's clock and try again")
     await db[STAFF_USERS].update_one(
