@@ -22,7 +22,8 @@ class Settings(ServiceSettings):
     access_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
     signing_key_passphrase: SecretStr | None = Field(
         default=None,
-        description="Encrypts the private signing keys at rest; required in production.",
+        description="Encrypts the private signing keys and seals staff TOTP secrets at rest; "
+        "required in production.",
     )
     signing_key_cache_seconds: float = Field(default=30.0, ge=0)
 

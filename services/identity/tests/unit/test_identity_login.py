@@ -9,10 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+import pyotp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from identity.domain.login import DenyReason, LockoutPolicy
 from identity.domain.passwords import HashParameters, PasswordHashing
+from identity.domain.sealing import Sealer
+from identity.domain.staff import TOTP_PURPOSE
 from identity.handlers.sessions import AccessDenied, Authenticator, Client
 from identity.store import LOCKOUTS, LOGIN_ATTEMPTS, STAFF_USERS, STUDENTS
 from opr_shared.auth import generate_private_key
@@ -260,3 +263,44 @@ async def test_every_attempt_is_audited_without_secrets(world: Any) -> None:
     for secret in ("87654321", "11111111", "nope nope", "Wong", "05/11/2007", PASSWORD):
         assert secret not in text
     await asyncio.sleep(0)
+
+
+async def test_staff_totp_sealed_at_rest_passes_and_a_rehash_keeps_the_password(
+    world: Any,
+) -> None:
+    auth, db, hashing, _ = world
+    auth.sealer = Sealer(b"the deployment's passphrase", TOTP_PURPOSE)
+    seed = pyotp.random_base32()
+    staff = db[STAFF_USERS].docs["staff-1"]
+    staff["totp"] = {"secret": auth.sealer.seal(seed), "confirmed": True}
+    # A hash made with weaker parameters than today's is replaced at the next login.
+    weaker = PasswordHashing(HashParameters(time_cost=1, memory_kib=4096, parallelism=1))
+    staff["password_hash"] = weaker.hash(PASSWORD)
+    assert hashing.needs_rehash(staff["password_hash"])
+
+    email = "registry.officer@staff.university.example"
+    code = pyotp.TOTP(seed).now()
+    await auth.login_password(email, PASSWORD, code, CLIENT)
+    rehashed = db[STAFF_USERS].docs["staff-1"]["password_hash"]
+    assert not hashing.needs_rehash(rehashed)
+    assert hashing.verify(rehashed, PASSWORD)  # the password, not anything else
+    assert not hashing.verify(rehashed, seed)
+
+
+async def test_a_totp_secret_sealed_under_another_passphrase_denies_the_login(
+    world: Any,
+) -> None:
+    auth, db, *_ = world
+    auth.sealer = Sealer(b"the deployment's passphrase", TOTP_PURPOSE)
+    seed = pyotp.random_base32()
+    other = Sealer(b"a passphrase from another deployment", TOTP_PURPOSE)
+    db[STAFF_USERS].docs["staff-1"]["totp"] = {"secret": other.seal(seed), "confirmed": True}
+    reason = await deny_reason(
+        auth.login_password(
+            "registry.officer@staff.university.example",
+            PASSWORD,
+            pyotp.TOTP(seed).now(),
+            CLIENT,
+        )
+    )
+    assert reason is DenyReason.TOTP_WRONG

@@ -10,6 +10,7 @@ identifier masked; never a password, a name or a date of birth.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import uuid
@@ -33,13 +34,15 @@ from identity.domain.login import (
     parse_login_dob,
 )
 from identity.domain.passwords import PasswordHashing
-from identity.domain.sealing import Sealer
+from identity.domain.sealing import Sealer, SealError
 from identity.domain.staff import TOTP_PURPOSE, check_totp
 from identity.store import LOCKOUTS, LOGIN_ATTEMPTS, STAFF_USERS, STUDENTS
 from identity.store.keys import SigningKeyStore
 
 APP_NO = re.compile(r"^\d{8}$")
 MAX_FIELD = 256
+
+log = logging.getLogger(__name__)
 
 
 class AccessDenied(Exception):
@@ -155,8 +158,16 @@ class Authenticator:
                 await self._deny(audit, DenyReason.DISABLED, account, now, client, count=False)
             totp_doc = staff.get("totp") or {}
             if totp_doc.get("confirmed"):
-                secret = self.sealer.open(totp_doc["secret"])
-                check = check_totp(secret, totp, totp_doc.get("last_step"), self.wall())
+                try:
+                    seed = self.sealer.open(totp_doc["secret"])
+                except SealError:
+                    # Sealed under another passphrase: nobody can pass this factor until
+                    # the staff member enrols again (an administrator resets it).
+                    log.error("a staff TOTP secret cannot be opened", extra={"staff": staff["_id"]})
+                    await self._deny(
+                        audit, DenyReason.TOTP_WRONG, account, now, client, count=False
+                    )
+                check = check_totp(seed, totp, totp_doc.get("last_step"), self.wall())
                 if not check.ok:
                     reason = DenyReason.TOTP_MISSING if not totp else DenyReason.TOTP_WRONG
                     await self._deny(audit, reason, account, now, client)
