@@ -370,6 +370,7 @@ class Student:
     password: str
     started: float = 0.0
     submitted: float = 0.0
+    completed: float = 0.0  # card with a slot and every e-mail seen
     finished: float = 0.0
     error: str | None = None
 
@@ -410,6 +411,7 @@ class Intake:
         self.staff_done: dict[str, int] = defaultdict(int)
         self.active = 0
         self.peak_active = 0
+        self.began = 0.0
         self.http: Http
 
     # -- staff ---------------------------------------------------------------------
@@ -676,7 +678,7 @@ class Intake:
                 asyncio.create_task(self.reviewer(registry, "document", verify, staff_stop)),
                 asyncio.create_task(self.reviewer(office, "photo", approve, staff_stop)),
             ]
-            began = time.monotonic()
+            began = self.began = time.monotonic()
             began_at = datetime.now(UTC)
             gate = asyncio.Semaphore(cfg.users)
             try:
@@ -686,9 +688,10 @@ class Intake:
                     asyncio.create_task(self._guarded(s, self.journey(s, gate)))
                     for s in self.students
                 ]
+                tracking = asyncio.create_task(self._until_complete(began + cfg.timeout))
                 await asyncio.gather(*journeys)
                 acted = time.monotonic()
-                await self._until_complete(began + cfg.timeout)
+                await tracking
                 done = [s for s in self.students if s.error is None and self.complete(s.student_no)]
                 await asyncio.gather(*(self._guarded(s, self.confirm(s)) for s in done))
                 finished = time.monotonic()
@@ -716,7 +719,11 @@ class Intake:
     async def _until_complete(self, deadline: float) -> None:
         pending = {s.student_no for s in self.students if s.error is None}
         while pending and time.monotonic() < deadline:
-            pending = {n for n in pending if not self.complete(n)}
+            now = time.monotonic()
+            for number in [n for n in pending if self.complete(n)]:
+                self.by_no[number].completed = now
+                pending.discard(number)
+            pending -= {n for n in pending if self.by_no[n].error is not None}
             if not pending:
                 return
             self.mail.changed.clear()

@@ -327,11 +327,10 @@ def plot(result: dict[str, Any], intake: Intake, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    began = min((s.started for s in intake.students if s.started), default=0.0)
-    done = sorted(s.finished - began for s in intake.students if s.finished)
+    done = sorted(s.completed - intake.began for s in intake.students if s.completed)
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
     left.step(done, range(1, len(done) + 1), where="post")
-    left.set_xlabel("seconds since the first student acted")
+    left.set_xlabel("seconds since the roster import")
     left.set_ylabel("registrations complete (card issued, 5 e-mails)")
     left.set_title(f"{len(done)} of {len(intake.students)} students")
     left.grid(alpha=0.3)
