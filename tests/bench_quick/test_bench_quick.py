@@ -1,16 +1,21 @@
-"""The load benchmark, small: ten students through the whole journey on the test stack,
-so the driver and its report keep working (no timing is judged here)."""
+"""The load benchmark, small: ten students through the whole journey, so the driver
+and its report keep working (no timing is judged here). It runs on a private stack:
+the collection day it books would otherwise stay in the shared system's schedule,
+and a test that publishes its own schedule there would be refused for dropping
+those bookings."""
 
 from __future__ import annotations
 
 import importlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from opr_shared.devstack.stack import Stack
+from opr_shared.testing.infra import StackFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -29,14 +34,21 @@ def figures(summary: dict[str, Any]) -> set[str]:
     return {k for k, v in summary.items() if k.endswith("_ms") and isinstance(v, float)}
 
 
+@pytest.fixture(scope="module")
+def private_system(stack_factory: StackFactory) -> Iterator[Stack]:
+    stack = stack_factory(own_infra=True)
+    yield stack
+    stack.stop()
+
+
 async def test_a_small_intake_completes_and_reports_every_figure(
-    system: Stack, tmp_path: Path
+    private_system: Stack, tmp_path: Path
 ) -> None:
     driver = bench_module("bench.driver")
     runner = bench_module("bench.run")
     config = driver.Config(n=STUDENTS, users=5, staff=2, timeout=240)
     result, intake = await runner.run(
-        runner.target_of(system), config, stack_label="test stack", ceiling_seconds=1.0
+        runner.target_of(private_system), config, stack_label="test stack", ceiling_seconds=1.0
     )
 
     journeys = result["journeys"]
