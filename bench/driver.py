@@ -40,6 +40,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from opr_shared.events.envelope import SERVICES
 from opr_shared.localinfra import Endpoints
+from opr_shared.smtpsink import mail_files
 from opr_shared.testing.journey import bearer, roster_row, staff_token
 
 # invitation, account_activated, form_received, registration_completed, card_ready
@@ -200,8 +201,10 @@ class MailWatcher:
         self.changed = asyncio.Event()
 
     def _files(self) -> list[Path]:
+        # Only delivered messages: the sink's temporary files (".tmp-…") are skipped,
+        # or a message caught before its rename would be counted twice.
         with contextlib.suppress(FileNotFoundError):
-            return [p for p in self.maildir.iterdir() if p.name.endswith(".eml")]
+            return mail_files(self.maildir)
         return []
 
     def invitation(self, student_no: str) -> asyncio.Future[str]:
