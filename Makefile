@@ -15,7 +15,7 @@ SCHEMAS     := tools/schemas/node_modules/.package-lock.json
 PORTAL      := portal/dist/index.html
 NPM_CI      := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: help install portal up down status logs test test-unit test-security-deep test-integration lint typecheck fmt schemas docs clean bench
+.PHONY: help install portal up down status logs test test-unit test-security-deep soak test-integration lint typecheck fmt schemas docs clean bench
 
 help:
 	@echo "make up         start the whole system locally (embedded servers), print the URLs"
@@ -23,6 +23,7 @@ help:
 	@echo "make test       install and run the whole test suite"
 	@echo "make status     what is running"
 	@echo "make soak       the reliability scenarios with a bigger cohort (SOAK_COHORT=60)"
+	@echo "make test-security-deep  the security suite with 40 generated requests per operation"
 	@echo "make lint       ruff + mypy"
 	@echo "make schemas    record new event schema snapshots (additive changes only)"
 	@echo "make docs       regenerate docs/asyncapi/*.json and docs/events.md from the code"
