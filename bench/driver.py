@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import random
 import re
@@ -42,6 +41,7 @@ from opr_shared.events.envelope import SERVICES
 from opr_shared.localinfra import Endpoints
 from opr_shared.smtpsink import mail_files
 from opr_shared.testing.journey import bearer, roster_row, staff_token
+from opr_shared.testing.samples import blank_pdf, face_photo
 
 # invitation, account_activated, form_received, registration_completed, card_ready
 EXPECTED_MAILS = 5
@@ -153,30 +153,6 @@ async def retry_while(
 
 
 # --- test files -----------------------------------------------------------------------
-
-
-def identity_card_pdf() -> bytes:
-    from pypdf import PdfWriter
-
-    writer = PdfWriter()
-    writer.add_blank_page(width=595, height=842)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def face_photo() -> bytes:
-    from PIL import Image
-    from skimage import data
-
-    portrait = (
-        Image.fromarray(data.astronaut())  # type: ignore[no-untyped-call]
-        .crop((44, 0, 404, 450))
-        .resize((480, 600), Image.Resampling.LANCZOS)
-    )
-    out = io.BytesIO()
-    portrait.save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 # --- what the system tells us: the mail sink and the topics ----------------------------
@@ -409,7 +385,7 @@ class Intake:
             target.endpoints.maildir, {s.row["personal_email"]: s.student_no for s in self.students}
         )
         self.topics = TopicWatcher(target.endpoints.kafka_bootstrap, set(self.by_no))
-        self.pdf = identity_card_pdf()
+        self.pdf = blank_pdf()
         self.photo = face_photo()
         self.staff_done: dict[str, int] = defaultdict(int)
         self.active = 0

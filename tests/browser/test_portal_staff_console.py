@@ -31,6 +31,7 @@ from opr_shared.testing.journey import (
     roster_row,
     staff_token,
 )
+from opr_shared.testing.samples import face_photo
 from PIL import Image
 from playwright.async_api import Page, expect
 from pypdf import PdfWriter
@@ -88,20 +89,6 @@ def scanned_pdf() -> bytes:
         page.paste((30, 30, 30), (40, top, 40 + (top * 7) % 500 + 60, top + 8))
     out = io.BytesIO()
     page.save(out, "PDF", resolution=72)
-    return out.getvalue()
-
-
-def face_photo() -> bytes:
-    """scikit-image's public-domain astronaut portrait, cropped to pass every check."""
-    from skimage import data
-
-    portrait = (
-        Image.fromarray(data.astronaut())  # type: ignore[no-untyped-call]
-        .crop((44, 0, 404, 450))
-        .resize((480, 600), Image.Resampling.LANCZOS)
-    )
-    out = io.BytesIO()
-    portrait.save(out, "JPEG", quality=90)
     return out.getvalue()
 
 

@@ -28,6 +28,7 @@ from opr_shared.testing.journey import (
     roster_row,
     staff_token,
 )
+from opr_shared.testing.samples import face_photo
 from PIL import Image
 from playwright.async_api import Page, Route, expect
 
@@ -67,14 +68,6 @@ def jpeg(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.convert("RGB").save(out, "JPEG", quality=90)
     return out.getvalue()
-
-
-def face_photo() -> bytes:
-    """scikit-image's public-domain astronaut portrait, cropped 4:5 around the face."""
-    from skimage import data
-
-    astronaut = Image.fromarray(data.astronaut())  # type: ignore[no-untyped-call]
-    return jpeg(astronaut.crop((44, 0, 404, 450)).resize((480, 600), Image.Resampling.LANCZOS))
 
 
 def cat_photo() -> bytes:

@@ -21,32 +21,10 @@ from opr_shared.testing.journey import (
     staff_token,
 )
 from opr_shared.testing.kafka import read_topic
+from opr_shared.testing.samples import blank_pdf, face_photo
 from PIL import Image
-from pypdf import PdfWriter
 
 pytestmark = pytest.mark.e2e
-
-
-def pdf(pages: int) -> bytes:
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(width=595, height=842)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def face_photo() -> bytes:
-    from skimage import data
-
-    portrait = (
-        Image.fromarray(data.astronaut())  # type: ignore[no-untyped-call]
-        .crop((44, 0, 404, 450))
-        .resize((480, 600), Image.Resampling.LANCZOS)
-    )
-    out = io.BytesIO()
-    portrait.save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 async def admitted_student(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
@@ -83,7 +61,7 @@ async def test_five_versions_one_in_the_queue_verified_and_announced(system: Sta
                 student,
                 url="/api/documents/me/documents",
                 data={"doc_type": "passport"},
-                files={"file": (f"passport-{pages}.pdf", pdf(pages), "application/pdf")},
+                files={"file": (f"passport-{pages}.pdf", blank_pdf(pages), "application/pdf")},
             )
             assert answer.status_code == 201, answer.text
             ids.append(answer.json()["id"])
@@ -100,7 +78,7 @@ async def test_five_versions_one_in_the_queue_verified_and_announced(system: Sta
         assert link.status_code == 200, link.text
         opened = await client.get(link.json()["url"])
         assert opened.status_code == 200
-        assert opened.content == pdf(5)
+        assert opened.content == blank_pdf(5)
 
         verified = await client.post(
             f"/api/documents/documents/{ids[-1]}/verify",
@@ -133,7 +111,7 @@ async def test_a_photo_is_checked_at_once_and_approved_with_the_card_image(
             client,
             student,
             url="/api/documents/me/photo",
-            files={"file": ("me.jpg", pdf(1), "image/jpeg")},
+            files={"file": ("me.jpg", blank_pdf(1), "image/jpeg")},
         )
         assert square.status_code == 415  # a PDF named .jpg is still a PDF
         answer = await client.post(

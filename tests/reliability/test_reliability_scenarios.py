@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import re
 import shutil
@@ -39,9 +38,8 @@ from opr_shared.events.catalogue import CATALOGUE, consumed_by
 from opr_shared.events.envelope import SERVICES, Envelope, topic_for
 from opr_shared.smtpsink import envelope_recipients, mail_files, read_message, text_body
 from opr_shared.testing.journey import bearer, new_student_no, roster_row
-from PIL import Image
+from opr_shared.testing.samples import blank_pdf, face_photo
 from pymongo import AsyncMongoClient
-from pypdf import PdfWriter
 
 # A bigger cohort (``make soak``) gets more time.
 _SOAK = int(os.environ.get("OPR_RELIABILITY_COHORT") or 0)
@@ -124,27 +122,6 @@ async def staff_login(client: httpx.AsyncClient, role: str) -> dict[str, str]:
     )
     assert answer.status_code == 200, answer.text
     return bearer(answer.json()["access_token"])
-
-
-def pdf() -> bytes:
-    writer = PdfWriter()
-    writer.add_blank_page(width=595, height=842)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def face_photo() -> bytes:
-    from skimage import data
-
-    portrait = (
-        Image.fromarray(data.astronaut())  # type: ignore[no-untyped-call]
-        .crop((44, 0, 404, 450))
-        .resize((480, 600), Image.Resampling.LANCZOS)
-    )
-    out = io.BytesIO()
-    portrait.save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 class Mailbox:
@@ -266,7 +243,7 @@ async def run_journey(
     document = await upload(
         "/api/documents/me/documents",
         data={"doc_type": "hk_permanent_id_card"},
-        files={"file": ("hkid.pdf", pdf(), "application/pdf")},
+        files={"file": ("hkid.pdf", blank_pdf(), "application/pdf")},
     )
     photo = await upload(
         "/api/documents/me/photo", files={"file": ("me.jpg", face_photo(), "image/jpeg")}

@@ -37,7 +37,7 @@ from opr_shared.testing.journey import (
     roster_row,
     staff_token,
 )
-from PIL import Image
+from opr_shared.testing.samples import face_photo
 from pymongo import AsyncMongoClient
 from pypdf import PdfWriter
 
@@ -97,17 +97,6 @@ def pdf_file(*, javascript: str | None = None) -> bytes:
         writer.root_object[NameObject("/OpenAction")] = writer._add_object(action)
     out = io.BytesIO()
     writer.write(out)
-    return out.getvalue()
-
-
-def face_photo() -> bytes:
-    """scikit-image's public-domain astronaut portrait, cropped 4:5 around the face."""
-    from skimage import data
-
-    image = Image.fromarray(data.astronaut())
-    portrait = image.crop((44, 0, 404, 450)).resize((480, 600), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    portrait.convert("RGB").save(out, "JPEG", quality=90)
     return out.getvalue()
 
 
