@@ -40,7 +40,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from opr_shared.events.envelope import SERVICES
 from opr_shared.localinfra import Endpoints
 from opr_shared.smtpsink import mail_files
-from opr_shared.testing.journey import bearer, roster_row, staff_token
+from opr_shared.testing.journey import bearer, form_answers, roster_row, staff_token
 from opr_shared.testing.samples import blank_pdf, face_photo
 
 # invitation, account_activated, form_received, registration_completed, card_ready
@@ -49,15 +49,7 @@ IMPORT_CHUNK = 500
 LETTERS = string.ascii_letters
 HK = ZoneInfo("Asia/Hong_Kong")
 TOKEN = re.compile(r"activate\?token=([A-Za-z0-9_\-]+)")
-FORM: dict[str, Any] = {
-    "gender": "female",
-    "nationality": "CHN",
-    "residency": "hk_permanent",
-    "hkid_number": "A123456(3)",
-    "correspondence_address": {"lines": ["1 Clear Water Bay Road"], "country_or_region": "HK"},
-    "emergency_contact": {"name": "Wong Tai Man", "relationship": "Father", "phone": "61234567"},
-    "declaration": True,
-}
+FORM: dict[str, Any] = form_answers()
 # Events whose timestamps the report needs (others are only counted).
 KEPT_EVENTS = frozenset(
     {

@@ -26,6 +26,7 @@ from opr_shared.testing.journey import (
     DEMO_STAFF_PASSWORD,
     bearer,
     eventually_get,
+    form_answers,
     jupas_token,
     new_student_no,
     roster_row,
@@ -38,15 +39,7 @@ from pypdf import PdfWriter
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-FORM = {
-    "gender": "female",
-    "nationality": "CHN",
-    "residency": "hk_permanent",
-    "hkid_number": "A123456(3)",
-    "correspondence_address": {"lines": ["1 Clear Water Bay Road"], "country_or_region": "HK"},
-    "emergency_contact": {"name": "Wong Tai Man", "relationship": "Father", "phone": "61234567"},
-    "declaration": True,
-}
+FORM = form_answers()
 PASSWORD = "Correct-Horse-Battery-9"
 SECTIONS = {
     "registry_officer": [

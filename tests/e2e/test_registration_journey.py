@@ -13,6 +13,7 @@ from opr_shared.events.envelope import Envelope
 from opr_shared.testing.journey import (
     bearer,
     eventually_get,
+    form_answers,
     jupas_token,
     new_student_no,
     roster_row,
@@ -22,15 +23,7 @@ from opr_shared.testing.kafka import read_topic
 
 pytestmark = pytest.mark.e2e
 
-FORM = {
-    "gender": "male",
-    "nationality": "CHN",
-    "residency": "hk_permanent",
-    "hkid_number": "A123456(3)",
-    "correspondence_address": {"lines": ["1 Clear Water Bay Road"], "country_or_region": "HK"},
-    "emergency_contact": {"name": "Wong Tai Man", "relationship": "Father", "phone": "61234567"},
-    "declaration": True,
-}
+FORM = form_answers(gender="male")
 
 
 async def _import(client: httpx.AsyncClient, staff: str, row: dict[str, Any]) -> None:

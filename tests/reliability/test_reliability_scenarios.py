@@ -37,7 +37,7 @@ from opr_shared.devstack.stack import Stack, with_direct_connection
 from opr_shared.events.catalogue import CATALOGUE, consumed_by
 from opr_shared.events.envelope import SERVICES, Envelope, topic_for
 from opr_shared.smtpsink import envelope_recipients, mail_files, read_message, text_body
-from opr_shared.testing.journey import bearer, new_student_no, roster_row
+from opr_shared.testing.journey import bearer, form_answers, new_student_no, roster_row
 from opr_shared.testing.samples import blank_pdf, face_photo
 from pymongo import AsyncMongoClient
 
@@ -46,15 +46,7 @@ _SOAK = int(os.environ.get("OPR_RELIABILITY_COHORT") or 0)
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(600 + 20 * _SOAK)]
 
 PASSWORD = "harbour lantern 77 quietly"
-FORM = {
-    "gender": "female",
-    "nationality": "CHN",
-    "residency": "hk_permanent",
-    "hkid_number": "A123456(3)",
-    "correspondence_address": {"lines": ["1 Clear Water Bay Road"], "country_or_region": "HK"},
-    "emergency_contact": {"name": "Wong Tai Man", "relationship": "Father", "phone": "61234567"},
-    "declaration": True,
-}
+FORM = form_answers()
 # The milestones a completed student with a card is told about, by subject.
 MILESTONES = {
     "invitation": "Invitation to Program Registration",

@@ -126,3 +126,26 @@ async def add_collection_windows(
         },
     )
     assert put.status_code == 200, put.text
+
+
+def form_answers(**overrides: Any) -> dict[str, Any]:
+    """A complete registration form for a Hong Kong permanent resident (the roster row
+    of :func:`roster_row` gives the names and date of birth), ready to submit."""
+    answers: dict[str, Any] = {
+        "gender": "female",
+        "nationality": "CHN",
+        "residency": "hk_permanent",
+        "hkid_number": "A123456(3)",
+        "correspondence_address": {
+            "lines": ["1 Clear Water Bay Road"],
+            "country_or_region": "HK",
+        },
+        "emergency_contact": {
+            "name": "Wong Tai Man",
+            "relationship": "Father",
+            "phone": "61234567",
+        },
+        "declaration": True,
+    }
+    answers.update(overrides)
+    return answers
