@@ -31,11 +31,11 @@ from opr_shared.testing.journey import (
     new_student_no,
     roster_row,
     staff_token,
+    upload_when_admitted,
 )
-from opr_shared.testing.samples import face_photo
+from opr_shared.testing.samples import blank_pdf, face_photo
 from PIL import Image
 from playwright.async_api import Page, expect
-from pypdf import PdfWriter
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -64,15 +64,6 @@ ALL_SECTIONS = [
 
 
 # --- real files ----------------------------------------------------------------------
-
-
-def pdf(pages: int = 1) -> bytes:
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(width=595, height=842)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def scanned_pdf() -> bytes:
@@ -120,19 +111,6 @@ async def accessible(page: Page, name: str) -> None:
     assert await accessibility_violations(page) == [], name
 
 
-async def upload_when_admitted(
-    client: httpx.AsyncClient, headers: dict[str, str], **request: Any
-) -> httpx.Response:
-    """StudentAdmitted reaches documents asynchronously: 409 until it has."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while True:
-        answer = await client.post(headers=headers, **request)
-        if answer.status_code != 409 or loop.time() > deadline:
-            return answer
-        await asyncio.sleep(0.3)
-
-
 async def until(
     client: httpx.AsyncClient, url: str, headers: dict[str, str], done: Any, timeout: float = 45
 ) -> Any:
@@ -175,8 +153,8 @@ async def prepared_student(client: httpx.AsyncClient, system: Stack) -> dict[str
 
     files = {
         "hk_permanent_id_card": ("hkid.pdf", scanned_pdf()),
-        "passport": ("passport.pdf", pdf(2)),
-        "parent_consent_form": ("consent.pdf", pdf(1)),
+        "passport": ("passport.pdf", blank_pdf(2)),
+        "parent_consent_form": ("consent.pdf", blank_pdf(1)),
     }
     for doc_type, (name, data) in files.items():
         answer = await upload_when_admitted(

@@ -4,9 +4,7 @@ photo; a downstream team sees every event on documents.events."""
 
 from __future__ import annotations
 
-import asyncio
 import io
-from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +17,7 @@ from opr_shared.testing.journey import (
     new_student_no,
     roster_row,
     staff_token,
+    upload_when_admitted,
 )
 from opr_shared.testing.kafka import read_topic
 from opr_shared.testing.samples import blank_pdf, face_photo
@@ -36,19 +35,6 @@ async def admitted_student(client: httpx.AsyncClient) -> tuple[str, dict[str, st
     )
     assert imported.status_code == 200, imported.text
     return number, bearer(await jupas_token(client, row))
-
-
-async def upload_when_admitted(
-    client: httpx.AsyncClient, headers: dict[str, str], **request: Any
-) -> httpx.Response:
-    """StudentAdmitted reaches documents asynchronously: 409 until it has."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while True:
-        answer = await client.post(headers=headers, **request)
-        if answer.status_code != 409 or loop.time() > deadline:
-            return answer
-        await asyncio.sleep(0.3)
 
 
 async def test_five_versions_one_in_the_queue_verified_and_announced(system: Stack) -> None:

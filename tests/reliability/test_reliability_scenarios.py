@@ -162,6 +162,15 @@ class Staff:
     office: dict[str, str]
     admin: dict[str, str]
 
+    @classmethod
+    async def signed_in(cls, client: httpx.AsyncClient) -> Staff:
+        """The three demo staff roles' headers, from fresh logins."""
+        return cls(
+            await staff_login(client, "registry_officer"),
+            await staff_login(client, "card_office"),
+            await staff_login(client, "admin"),
+        )
+
 
 @dataclass
 class Journey:
@@ -593,11 +602,7 @@ async def clean_cohort(stack: Stack, size: int) -> list[Journey]:
     assert stack.maildir is not None
     mailbox = Mailbox(stack.maildir)
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
-        staff = Staff(
-            await staff_login(client, "registry_officer"),
-            await staff_login(client, "card_office"),
-            await staff_login(client, "admin"),
-        )
+        staff = await Staff.signed_in(client)
         await open_collection_days(client, staff, 1000)
         journeys = [Journey(roster_row(new_student_no())) for _ in range(size)]
         await import_cohort(client, staff, [j.row for j in journeys])
@@ -620,11 +625,7 @@ async def test_a_cohort_survives_crashes_a_broker_restart_and_a_mail_outage(
     faults = FaultLog()
     began = time.monotonic()
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
-        staff = Staff(
-            await staff_login(client, "registry_officer"),
-            await staff_login(client, "card_office"),
-            await staff_login(client, "admin"),
-        )
+        staff = await Staff.signed_in(client)
         await open_collection_days(client, staff, size + 1000)
         journeys = [Journey(roster_row(new_student_no())) for _ in range(size)]
         await import_cohort(client, staff, [j.row for j in journeys])
@@ -791,11 +792,7 @@ async def test_poison_records_are_dead_lettered_consumption_goes_on_and_replay_a
     began = time.monotonic()
 
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
-        staff = Staff(
-            await staff_login(client, "registry_officer"),
-            await staff_login(client, "card_office"),
-            await staff_login(client, "admin"),
-        )
+        staff = await Staff.signed_in(client)
         await open_collection_days(client, staff, 1000)
         # Undecodable records on every consumed topic, on the partitions the good
         # events after them will take (same keys).

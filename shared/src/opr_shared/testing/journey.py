@@ -149,3 +149,17 @@ def form_answers(**overrides: Any) -> dict[str, Any]:
     }
     answers.update(overrides)
     return answers
+
+
+async def upload_when_admitted(
+    client: httpx.AsyncClient, headers: dict[str, str], timeout: float = 30, **request: Any
+) -> httpx.Response:
+    """POST an upload; StudentAdmitted reaches documents asynchronously, so it answers
+    409 until then: try again until another answer or ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        answer = await client.post(headers=headers, **request)
+        if answer.status_code != 409 or loop.time() > deadline:
+            return answer
+        await asyncio.sleep(0.3)
