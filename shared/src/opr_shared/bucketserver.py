@@ -1,4 +1,5 @@
-"""The local S3 server (``localbucket``) with listings that read only the prefix's folder.
+"""The local S3 server (``localbucket``) with listings that read only the prefix's folder
+and no Nagle delay on kept-alive connections.
 
 localbucket lists a bucket by walking every file in it and then filtering by the
 prefix. The local Kafka broker (Tansu) keeps each record batch as an object and
@@ -87,7 +88,17 @@ def list_page(
 
 
 class PrefixListingHandler(S3Handler):  # type: ignore[misc]
-    """localbucket's handler, listing only the folder the prefix points into."""
+    """localbucket's handler, listing only the folder the prefix points into, and
+    answering without Nagle's delay.
+
+    The handler writes a response's headers and body in separate small writes. On
+    a kept-alive connection Nagle's algorithm holds the body back until the client
+    acknowledges the headers, and the client delays that acknowledgement: about
+    40 ms per request. The broker reads a partition one object per request, so its
+    consumers read some twenty records a second instead of hundreds.
+    """
+
+    disable_nagle_algorithm = True
 
     def _list_entries(
         self,

@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream import AckPolicy
@@ -34,6 +34,7 @@ from opr_shared.jsonlog import correlation_id_var
 from opr_shared.messaging.admin import dead_letter_router
 from opr_shared.messaging.connection import kafka_client_options, kafka_security
 from opr_shared.messaging.consumer import EventConsumer, KafkaDeadLetterSink, Record, Subscriptions
+from opr_shared.messaging.lanes import PartitionLanes
 from opr_shared.settings import ServiceSettings
 from opr_shared.store.mongo import (
     Document,
@@ -187,6 +188,12 @@ class ServiceRuntime:
             max_attempts=settings.consumer_max_attempts,
             retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
         )
+        self._kafka_consumer: Any = None
+        self.lanes: PartitionLanes[Record] = PartitionLanes(
+            self._handle_record,
+            self._commit_offset,
+            retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
+        )
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=client_id,
@@ -201,18 +208,31 @@ class ServiceRuntime:
         )
         self._tasks: list[asyncio.Task[None]] = []
 
+    async def _handle_record(self, record: Record) -> None:
+        await self.consumer.handle(record)
+
+    async def _commit_offset(self, partition: TopicPartition, offset: int) -> None:
+        # Only this partition: a bare commit() writes the position of every
+        # assigned partition of every consumed topic, for each record.
+        if self._kafka_consumer is not None:
+            await commit_offset(self._kafka_consumer, partition, offset)
+
     def _register_subscriber(self) -> None:
         topics = self.subscriptions.topics
         if not topics:
             return
-        consumer = self.consumer
 
         # One subscriber for every consumed topic: routing to handlers is by
         # event type, in the subscription table.
+        # Records go to per-partition lanes, which handle partitions side by side
+        # and commit each partition's offset after its record is handled.
+        lanes = self.lanes
+
         @self.broker.subscriber(
             *topics,
             group_id=self.settings.kafka_group_id or self.service,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            ack_policy=AckPolicy.MANUAL,
+            listener=_LaneRebalanceListener(lanes),
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
@@ -224,16 +244,16 @@ class ServiceRuntime:
         async def on_record(message: KafkaMessage) -> None:
             raw = message.raw_message
             assert not isinstance(raw, tuple)
-            await consumer.handle(
-                Record(
-                    topic=raw.topic,
-                    partition=raw.partition,
-                    offset=raw.offset,
-                    key=raw.key,
-                    value=raw.value or b"",
-                    headers=dict(raw.headers or ()),
-                )
+            self._kafka_consumer = message.consumer
+            record = Record(
+                topic=raw.topic,
+                partition=raw.partition,
+                offset=raw.offset,
+                key=raw.key,
+                value=raw.value or b"",
+                headers=dict(raw.headers or ()),
             )
+            await lanes.submit(TopicPartition(raw.topic, raw.partition), raw.offset, record)
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -276,7 +296,8 @@ class ServiceRuntime:
         log.info("service started", extra={"topics": self.topics_used()})
 
     async def stop(self) -> None:
-        # Consumer first (it drains the record in hand), then the relay.
+        # Consumer first (the lanes finish the records in hand), then the relay.
+        await self.lanes.close()
         with contextlib.suppress(Exception):
             await self.broker.stop()
         for worker in self.workers:
@@ -315,6 +336,35 @@ class ServiceRuntime:
             yield
         finally:
             await self.stop()
+
+
+class _LaneRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Stops the lanes of revoked partitions before another consumer takes them."""
+
+    def __init__(self, lanes: PartitionLanes[Record]) -> None:
+        self.lanes = lanes
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.lanes.revoke(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+async def commit_offset(consumer: Any, partition: TopicPartition, offset: int) -> None:
+    """Commit ``offset`` (the next record to read) for one partition of the group.
+
+    A commit refused because the group is rebalancing is only logged: the record
+    was handled, and handling is idempotent, so the new owner of the partition
+    reading it once more changes nothing.
+    """
+    try:
+        await consumer.commit({partition: offset})
+    except KafkaError as exc:
+        log.warning(
+            "offset commit refused; the record may be read again",
+            extra={"topic": partition.topic, "partition": partition.partition, "error": repr(exc)},
+        )
 
 
 async def _retry(step: Callable[[], Awaitable[Any]], what: str, attempts: int = 30) -> None:

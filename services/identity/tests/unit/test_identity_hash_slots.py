@@ -58,3 +58,35 @@ def test_hashes_and_verifications_wait_for_a_free_slot() -> None:
 def test_the_bound_is_a_setting() -> None:
     peak, _ = burst(max_concurrent=3)
     assert 1 <= peak <= 3
+
+
+def test_async_hashing_uses_only_its_own_few_threads() -> None:
+    """Every thread that ever hashed keeps a malloc arena of about the argon2 memory,
+    so the async methods must not spread hashes over a large shared pool."""
+    import asyncio
+
+    hashing = PasswordHashing(
+        HashParameters(time_cost=1, memory_kib=8 * 1024, parallelism=1), max_concurrent=2
+    )
+    seen: set[str] = set()
+    real_hash = hashing.hash
+
+    def recording_hash(password: str) -> str:
+        seen.add(threading.current_thread().name)
+        return real_hash(password)
+
+    hashing.hash = recording_hash  # type: ignore[method-assign]
+
+    async def burst() -> list[bool]:
+        hashes = await asyncio.gather(
+            *(hashing.hash_async(f"Secret-{i}-Kettle") for i in range(12))
+        )
+        return list(
+            await asyncio.gather(
+                *(hashing.verify_async(h, f"Secret-{i}-Kettle") for i, h in enumerate(hashes))
+            )
+        )
+
+    assert asyncio.run(burst()) == [True] * 12
+    assert 1 <= len(seen) <= 2
+    assert all(name.startswith("argon2") for name in seen)

@@ -19,3 +19,18 @@ def test_the_dummy_hash_costs_what_a_real_one_does() -> None:
     assert parameters(hashing._dummy) == parameters(real)
     assert parameters(real) == "$argon2id$v=19$m=16384,t=2,p=2"
     assert hashing.verify_dummy("Violet-Kettle-Harbour-42") is False
+
+
+def test_default_cost_is_owasp_recommendation_in_settings_and_domain_alike() -> None:
+    from identity.settings import Settings
+
+    fields = Settings.model_fields
+    from_settings = HashParameters(
+        time_cost=fields["argon2_time_cost"].default,
+        memory_kib=fields["argon2_memory_kib"].default,
+        parallelism=fields["argon2_parallelism"].default,
+    )
+    assert from_settings == HashParameters()
+    real = PasswordHashing().hash("Violet-Kettle-Harbour-42")
+    # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
+    assert parameters(real) == "$argon2id$v=19$m=19456,t=2,p=1"

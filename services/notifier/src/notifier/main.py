@@ -34,6 +34,7 @@ def build_runtime(settings: ServiceSettings) -> ServiceRuntime:
                 max_attempts=settings.delivery_max_attempts,
                 max_backoff_seconds=settings.delivery_max_backoff_seconds,
                 lease_seconds=settings.delivery_lease_seconds,
+                concurrency=settings.delivery_concurrency,
             ),
             ReminderWorker(
                 runtime.uow,

@@ -23,6 +23,8 @@ class Settings(ServiceSettings):
         default="/", description="Path of the student portal on PUBLIC_BASE_URL, for links."
     )
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
+    # Messages handed to the mail server at once (each on its own SMTP connection).
+    delivery_concurrency: int = Field(default=4, ge=1, le=64)
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_max_backoff_seconds: float = 300.0
     delivery_lease_seconds: float = Field(

@@ -533,14 +533,25 @@ async def test_the_service_killed_mid_batch_loses_nothing_and_doubles_nothing(
         before = len([m for m in read_mailbox(sink.maildir) if mine(m)])
         assert before < count, "the batch finished before the kill; nothing was tested"
         await asyncio.to_thread(stack.start_service, "notifier")
-        await wait_for_mails(sink.maildir, mine, count=count, timeout=180, poll_interval=1)
+        deadline = loop.time() + 180
+        while await mongo[db][NOTIFICATIONS].count_documents({"status": {"$ne": "sent"}}):
+            assert loop.time() < deadline, "the restarted notifier did not finish the batch"
+            await asyncio.sleep(1)
         await asyncio.sleep(5)  # longer than the lease: a duplicate would have shown by now
     finally:
         await asyncio.to_thread(stack.stop)
     ids = [str(m["X-Notification-Id"]) for m in read_mailbox(sink.maildir) if mine(m)]
-    assert sorted(ids) == sorted(d["_id"] for d in docs)  # each exactly once
-    statuses = await mongo[db][NOTIFICATIONS].distinct("status")
-    assert statuses == ["sent"]
+    assert len(ids) == len(set(ids)), "a message was delivered twice"
+    # The one gap the design leaves: killed between a message's point of no return
+    # and the server's answer, it is settled sent *unconfirmed* (for staff to
+    # resend), never sent again. Only messages under way at the kill can be there.
+    unconfirmed = {
+        d["_id"] async for d in mongo[db][NOTIFICATIONS].find({"confirmed": False}, {"_id": 1})
+    }
+    missing = {d["_id"] for d in docs} - set(ids)
+    assert missing <= unconfirmed, f"lost without a flag: {sorted(missing - unconfirmed)}"
+    assert len(unconfirmed) <= Settings.model_fields["delivery_concurrency"].default
+    assert set(ids) <= {d["_id"] for d in docs}
     await mongo.close()
 
 

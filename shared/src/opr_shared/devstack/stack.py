@@ -303,6 +303,9 @@ class Stack:
                 "KAFKA_SESSION_TIMEOUT_MS": "6000",
                 "LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
+                # As in the images: glibc otherwise gives every thread that
+                # allocates (argon2, image checks, the driver) an arena of its own.
+                "MALLOC_ARENA_MAX": "2",
             }
         )
         if "identity" in self.ports.services:

@@ -9,8 +9,8 @@ answered with every reason at once.
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import cv2
@@ -85,13 +85,21 @@ class PhotoVerdict:
         return not self.problems
 
 
-@cache
+_per_thread = threading.local()
+
+
 def _face_detector() -> cv2.CascadeClassifier:
-    # Bundled with opencv-python-headless 4.x: no download.
-    path = str(cv2.data.haarcascades) + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
-    detector = cv2.CascadeClassifier(path)
-    if detector.empty():
-        raise RuntimeError(f"face detector not found at {path}")
+    """This thread's face detector. OpenCV's algorithms keep working state in the
+    object and must not be shared between threads (uploads are checked on several
+    at once): a shared detector sometimes found no face in a good photo."""
+    detector: cv2.CascadeClassifier | None = getattr(_per_thread, "face_detector", None)
+    if detector is None:
+        # Bundled with opencv-python-headless 4.x: no download.
+        path = str(cv2.data.haarcascades) + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
+        detector = cv2.CascadeClassifier(path)
+        if detector.empty():
+            raise RuntimeError(f"face detector not found at {path}")
+        _per_thread.face_detector = detector
     return detector
 
 

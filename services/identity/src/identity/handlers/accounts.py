@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from opr_shared.events.catalogue import AccountActivated
@@ -43,7 +42,7 @@ async def activate_account(
     problems = password_problems(password, personal_identifiers(found))
     if problems:
         raise PasswordRejected(problems)
-    password_hash = await asyncio.to_thread(hashing.hash, password)
+    password_hash = await hashing.hash_async(password)
 
     async def work(tx: Transaction) -> Activation:
         student = await tx.db[STUDENTS].find_one(

@@ -9,7 +9,6 @@ identifier masked; never a password, a name or a date of birth.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -142,13 +141,13 @@ class Authenticator:
         staff = None if student else await self.db[STAFF_USERS].find_one({"email": address})
         account_doc = student or staff
         if account_doc is None or not account_doc.get("password_hash"):
-            await asyncio.to_thread(self.hashing.verify_dummy, secret)
+            await self.hashing.verify_dummy_async(secret)
             await self._deny(audit, DenyReason.UNKNOWN_ACCOUNT, None, now, client)
         assert account_doc is not None
         account = f"student:{student['_id']}" if student else f"staff:{account_doc['_id']}"
         state = await self._lockout_state(account)
         # The hash is verified even for a locked account: the same work either way.
-        good = await asyncio.to_thread(self.hashing.verify, account_doc["password_hash"], secret)
+        good = await self.hashing.verify_async(account_doc["password_hash"], secret)
         if state.is_locked(now):
             await self._deny(audit, DenyReason.LOCKED, account, now, client, count=False)
         if not good:
@@ -176,7 +175,7 @@ class Authenticator:
                 )
         collection = STUDENTS if student else STAFF_USERS
         if self.hashing.needs_rehash(account_doc["password_hash"]):
-            rehashed = await asyncio.to_thread(self.hashing.hash, secret)
+            rehashed = await self.hashing.hash_async(secret)
             await self.db[collection].update_one(
                 {"_id": account_doc["_id"]}, {"$set": {"password_hash": rehashed}}
             )

@@ -3,7 +3,6 @@ enrolling the TOTP second factor."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ async def seed_demo_staff(
     for role, email in accounts.items():
         if await db[STAFF_USERS].find_one({"email": email}, {"_id": 1}) is not None:
             continue
-        password_hash = await asyncio.to_thread(hashing.hash, password)
+        password_hash = await hashing.hash_async(password)
         try:
             await db[STAFF_USERS].insert_one(
                 {
@@ -85,7 +84,7 @@ async def create_staff_user(
     if problems:
         raise PasswordRejected(problems)
     staff_id = _new_staff_id()
-    password_hash = await asyncio.to_thread(hashing.hash, password)
+    password_hash = await hashing.hash_async(password)
     try:
         await db[STAFF_USERS].insert_one(
             {

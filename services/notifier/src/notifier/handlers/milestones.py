@@ -86,7 +86,8 @@ class Milestones:
         await tx.db[CONTACTS].update_one(
             {
                 "_id": event.student_no,
-                "$or": [{"particulars_at": {"$exists": False}}, {"particulars_at": {"$lte": at}}],
+                # Absent or not newer (one clause, so the lookup stays on _id).
+                "particulars_at": {"$not": {"$gt": at}},
             },
             {"$set": fields},
             upsert=await self._absent(tx, event.student_no),
@@ -136,7 +137,7 @@ class Milestones:
         at = envelope.occurred_at
         selector = {
             "_id": event.intake_year,
-            "$or": [{"scheduled_at": {"$exists": False}}, {"scheduled_at": {"$lte": at}}],
+            "scheduled_at": {"$not": {"$gt": at}},
         }
         exists = await tx.db[INTAKES].find_one(
             {"_id": event.intake_year}, {"_id": 1}, session=tx.session

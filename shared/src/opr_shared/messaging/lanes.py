@@ -1,0 +1,155 @@
+"""Records of different partitions handled at once, each partition's in order.
+
+A service reads every topic it consumes through one Kafka consumer. Handling
+one record at a time made its slowest step (a database transaction per event)
+the pace of the whole service. Here each assigned partition gets a *lane*: a
+short queue and a task that handles its records one after the other and commits
+the partition's offset after each. Lanes run side by side, so a service handles
+as many records at once as it has partitions assigned, and the order that
+matters (one student's events share a key, hence a partition) is kept.
+
+- A record whose handling fails on infrastructure (the database unreachable) is
+  retried in its lane, with back-off, until it succeeds or the lane stops; later
+  records of that partition wait behind it. Nothing is skipped.
+- When partitions are revoked (a rebalance) or the service stops, their lanes
+  finish the record in hand and drop what is queued, uncommitted: the next
+  owner of the partition reads those records again from the committed offset,
+  and handling is idempotent.
+- A full lane makes :meth:`PartitionLanes.submit` wait: the consumer stops
+  reading until the slow partition catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Generic, TypeVar
+
+from aiokafka import TopicPartition
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Commit = Callable[[TopicPartition, int], Awaitable[None]]
+
+
+class Lane(Generic[T]):
+    """One partition's queue and the task working through it."""
+
+    def __init__(
+        self,
+        partition: TopicPartition,
+        handle: Callable[[T], Awaitable[None]],
+        commit: Commit,
+        *,
+        depth: int,
+        retry_backoff_seconds: float,
+        max_backoff_seconds: float,
+    ) -> None:
+        self.partition = partition
+        self._handle = handle
+        self._commit = commit
+        self._queue: asyncio.Queue[tuple[int, T] | None] = asyncio.Queue(depth)
+        self._stopping = asyncio.Event()
+        self._backoff = retry_backoff_seconds
+        self._max_backoff = max_backoff_seconds
+        self._task = asyncio.create_task(
+            self._run(), name=f"lane-{partition.topic}-{partition.partition}"
+        )
+
+    async def put(self, offset: int, item: T) -> None:
+        await self._queue.put((offset, item))
+
+    async def stop(self) -> None:
+        """Finish the record in hand; drop the queued ones (they stay uncommitted)."""
+        self._stopping.set()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            entry = await self._queue.get()
+            if entry is None or self._stopping.is_set():
+                return
+            offset, item = entry
+            if not await self._handle_until_done(item):
+                return
+            try:
+                await self._commit(self.partition, offset + 1)
+            except Exception:
+                # Handled but not committed: read once more later, which is harmless.
+                log.exception("offset not committed", extra={"topic": self.partition.topic})
+
+    async def _handle_until_done(self, item: T) -> bool:
+        delay = self._backoff
+        while True:
+            try:
+                await self._handle(item)
+                return True
+            except Exception:
+                log.exception(
+                    "record not handled; retrying",
+                    extra={"topic": self.partition.topic, "partition": self.partition.partition},
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                return False
+            delay = min(delay * 2, self._max_backoff)
+
+
+class PartitionLanes(Generic[T]):
+    """Dispatches records to per-partition lanes (see the module's docstring)."""
+
+    def __init__(
+        self,
+        handle: Callable[[T], Awaitable[None]],
+        commit: Commit,
+        *,
+        depth: int = 16,
+        retry_backoff_seconds: float = 0.5,
+        max_backoff_seconds: float = 30.0,
+    ) -> None:
+        self._handle = handle
+        self._commit = commit
+        self._depth = depth
+        self._backoff = retry_backoff_seconds
+        self._max_backoff = max_backoff_seconds
+        self._lanes: dict[TopicPartition, Lane[T]] = {}
+        self._closed = False
+
+    @property
+    def partitions(self) -> list[TopicPartition]:
+        return list(self._lanes)
+
+    async def submit(self, partition: TopicPartition, offset: int, item: T) -> None:
+        """Queue a record on its partition's lane (waits while that lane is full)."""
+        if self._closed:
+            return  # stopping: left uncommitted, read again after the restart
+        lane = self._lanes.get(partition)
+        if lane is None:
+            lane = self._lanes[partition] = Lane(
+                partition,
+                self._handle,
+                self._commit,
+                depth=self._depth,
+                retry_backoff_seconds=self._backoff,
+                max_backoff_seconds=self._max_backoff,
+            )
+        await lane.put(offset, item)
+
+    async def revoke(self, partitions: Iterable[TopicPartition]) -> None:
+        """Stop the lanes of partitions this consumer no longer owns."""
+        lanes = [self._lanes.pop(p) for p in partitions if p in self._lanes]
+        await asyncio.gather(*(lane.stop() for lane in lanes))
+
+    async def close(self) -> None:
+        """Stop every lane; later submissions are dropped (uncommitted)."""
+        self._closed = True
+        await self.revoke(list(self._lanes))

@@ -1,0 +1,161 @@
+"""Per-partition lanes: partitions side by side, each in order, commit after handling."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka import TopicPartition
+from opr_shared.messaging.lanes import PartitionLanes
+
+A = TopicPartition("registration.events", 0)
+B = TopicPartition("registration.events", 1)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.handled: list[tuple[TopicPartition, int]] = []
+        self.commits: list[tuple[TopicPartition, int]] = []
+
+    async def commit(self, partition: TopicPartition, offset: int) -> None:
+        self.commits.append((partition, offset))
+
+
+async def settle(condition: object, timeout: float = 5.0) -> None:
+    async def wait() -> None:
+        while not condition():  # type: ignore[operator]
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+async def test_each_partition_in_order_and_committed_after_each_record() -> None:
+    seen = Recorder()
+
+    async def handle(item: tuple[TopicPartition, int]) -> None:
+        await asyncio.sleep(0.001 * (item[1] % 3))  # uneven work
+        seen.handled.append(item)
+
+    lanes: PartitionLanes[tuple[TopicPartition, int]] = PartitionLanes(handle, seen.commit)
+    for offset in range(20):
+        for partition in (A, B):
+            await lanes.submit(partition, offset, (partition, offset))
+    await settle(lambda: len(seen.commits) == 40)
+    for partition in (A, B):
+        assert [o for p, o in seen.handled if p == partition] == list(range(20))
+        assert [o for p, o in seen.commits if p == partition] == list(range(1, 21))
+    await lanes.close()
+
+
+async def test_a_slow_partition_does_not_hold_the_others() -> None:
+    release = asyncio.Event()
+    seen = Recorder()
+
+    async def handle(item: tuple[TopicPartition, int]) -> None:
+        if item[0] == A:
+            await release.wait()  # A's record waits until B's is handled
+        seen.handled.append(item)
+        if item[0] == B:
+            release.set()
+
+    lanes: PartitionLanes[tuple[TopicPartition, int]] = PartitionLanes(handle, seen.commit)
+    await lanes.submit(A, 7, (A, 7))
+    await lanes.submit(B, 3, (B, 3))
+    await settle(lambda: len(seen.commits) == 2)
+    assert seen.handled == [(B, 3), (A, 7)]
+    await lanes.close()
+
+
+async def test_a_failing_record_is_retried_and_later_ones_wait_behind_it() -> None:
+    seen = Recorder()
+    failures = {"left": 3}
+
+    async def handle(item: int) -> None:
+        if item == 0 and failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("database unreachable")
+        seen.handled.append((A, item))
+
+    lanes: PartitionLanes[int] = PartitionLanes(
+        handle, seen.commit, retry_backoff_seconds=0.01, max_backoff_seconds=0.02
+    )
+    await lanes.submit(A, 0, 0)
+    await lanes.submit(A, 1, 1)
+    await settle(lambda: len(seen.commits) == 2)
+    assert failures["left"] == 0
+    assert seen.handled == [(A, 0), (A, 1)]
+    assert seen.commits == [(A, 1), (A, 2)]
+    await lanes.close()
+
+
+async def test_revoking_finishes_the_record_in_hand_and_leaves_the_queue_uncommitted() -> None:
+    seen = Recorder()
+    started = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def handle(item: int) -> None:
+        if item == 0:
+            started.set()
+            await go_on.wait()
+        seen.handled.append((A, item))
+
+    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit)
+    for offset in range(5):
+        await lanes.submit(A, offset, offset)
+    await started.wait()
+    revoking = asyncio.create_task(lanes.revoke([A]))
+    await asyncio.sleep(0.02)
+    assert not revoking.done(), "revoke returned while a record was still being handled"
+    go_on.set()
+    await asyncio.wait_for(revoking, 5)
+    assert seen.handled == [(A, 0)]
+    assert seen.commits == [(A, 1)]  # 1..4 stay uncommitted: the next owner reads them
+    assert lanes.partitions == []
+
+
+async def test_a_revoked_lane_stuck_on_a_failing_record_stops_without_committing_it() -> None:
+    seen = Recorder()
+
+    async def handle(item: int) -> None:
+        raise ConnectionError("database unreachable")
+
+    lanes: PartitionLanes[int] = PartitionLanes(
+        handle, seen.commit, retry_backoff_seconds=30, max_backoff_seconds=30
+    )
+    await lanes.submit(A, 0, 0)
+    await asyncio.sleep(0.02)
+    await asyncio.wait_for(lanes.revoke([A]), 2)  # does not sit out the 30 s back-off
+    assert seen.commits == []
+
+
+async def test_after_close_records_are_dropped_uncommitted() -> None:
+    seen = Recorder()
+
+    async def handle(item: int) -> None:
+        seen.handled.append((A, item))
+
+    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit)
+    await lanes.close()
+    await lanes.submit(A, 0, 0)
+    await asyncio.sleep(0.02)
+    assert seen.handled == []
+    assert seen.commits == []
+
+
+async def test_a_full_lane_makes_the_reader_wait() -> None:
+    seen = Recorder()
+    release = asyncio.Event()
+
+    async def handle(item: int) -> None:
+        await release.wait()
+        seen.handled.append((A, item))
+
+    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit, depth=2)
+    for offset in range(3):  # one in hand, two queued
+        await asyncio.wait_for(lanes.submit(A, offset, offset), 1)
+    await asyncio.sleep(0.01)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(lanes.submit(A, 3, 3), 0.1)
+    release.set()
+    await settle(lambda: len(seen.commits) == 3)
+    await lanes.close()
