@@ -181,6 +181,7 @@ class ServiceRuntime:
             sweep_seconds=settings.outbox_sweep_seconds,
             max_backoff_seconds=settings.outbox_max_backoff_seconds,
         )
+        self.uow.on_outbox = self.relay.wake
         self.consumer = EventConsumer(
             self.subscriptions,
             self.uow,
@@ -288,7 +289,8 @@ class ServiceRuntime:
             await self.on_start(self)
         if self.settings.outbox_relay_enabled:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-            self._tasks.append(asyncio.create_task(self.relay.watch(), name="outbox-watch"))
+            if self.settings.outbox_watch:
+                self._tasks.append(asyncio.create_task(self.relay.watch(), name="outbox-watch"))
         for worker in self.workers:
             self._tasks.append(asyncio.create_task(worker.run(), name=type(worker).__name__))
         if self.subscriptions.topics and self.settings.consumer_enabled:

@@ -62,6 +62,10 @@ class ServiceSettings(BaseSettings):
     outbox_relay_enabled: bool = True
     outbox_sweep_seconds: float = 2.0
     outbox_batch_size: int = 200
+    # Watch the outbox with a change stream so rows other replicas commit are
+    # published at once (rows this process commits wake its relay directly; a
+    # sweep every outbox_sweep_seconds catches the rest either way).
+    outbox_watch: bool = True
     outbox_max_backoff_seconds: float = 30.0
 
     # Consumers

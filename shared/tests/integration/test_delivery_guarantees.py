@@ -138,6 +138,45 @@ async def test_rolled_back_transaction_leaves_no_event(
     assert await mongo[db_name].things.count_documents({}) == 0
 
 
+async def test_relay_wakes_for_its_own_commits_and_by_change_stream_for_other_replicas(
+    infra: Endpoints, mongo: AsyncMongoClient[dict[str, Any]], producer: AIOKafkaProducer
+) -> None:
+    """With no sweep to fall back on (an hour apart), a row is published only if the
+    relay is woken: directly by a commit in its own process, and through the change
+    stream for a row another replica committed."""
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    await ensure_indexes(mongo[db_name], plumbing_indexes())
+    relay = OutboxRelay(mongo[db_name], producer, service="identity", sweep_seconds=3600)
+    here = UnitOfWork(mongo, db_name, "identity")
+    here.on_outbox = relay.wake
+    elsewhere = UnitOfWork(mongo, db_name, "identity")  # another replica: no wake-up here
+    mine, theirs = student_no(), student_no()
+
+    def publishing(number: str) -> Any:
+        async def work(tx: Transaction) -> None:
+            tx.publish(admitted(number), subject=number)
+
+        return work
+
+    running = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.5)  # the first pass found nothing and sleeps for an hour
+        await here.run(publishing(mine))
+        assert await read_topic(infra, "identity.events", lambda m: m.key == mine.encode())
+        watching = asyncio.create_task(relay.watch())
+        try:
+            await asyncio.sleep(1.0)  # the change stream is open
+            await elsewhere.run(publishing(theirs))
+            found = await read_topic(infra, "identity.events", lambda m: m.key == theirs.encode())
+            assert found
+        finally:
+            watching.cancel()
+    finally:
+        await relay.stop()
+        await running
+    assert await mongo[db_name][OUTBOX].count_documents({"status": "pending"}) == 0
+
+
 async def test_second_relay_takes_over_rows_the_first_never_published(
     infra: Endpoints, mongo: AsyncMongoClient[dict[str, Any]], producer: AIOKafkaProducer
 ) -> None:

@@ -299,6 +299,10 @@ class Stack:
                 "SMTP_HOST": ep.smtp_host,
                 "SMTP_PORT": str(ep.smtp_port),
                 "PUBLIC_BASE_URL": self.gateway_url,
+                # One process per service here: its commits wake its relay directly.
+                # A change stream costs the local database (a Python server) about
+                # a quarter of its CPU under load, for rows no other replica writes.
+                "OUTBOX_WATCH": "false",
                 # Tansu re-balances a group only after the session timeout: keep it short.
                 "KAFKA_SESSION_TIMEOUT_MS": "6000",
                 "LOG_LEVEL": "INFO",

@@ -120,6 +120,10 @@ class UnitOfWork:
         self.client = client
         self.db: AsyncDatabase[Document] = client[database]
         self.producer = producer
+        # Called after a transaction that wrote outbox rows committed (the relay's
+        # wake-up in this process; other replicas' rows reach it by change stream
+        # or sweep).
+        self.on_outbox: Callable[[], None] | None = None
 
     async def run(
         self,
@@ -135,7 +139,11 @@ class UnitOfWork:
         :class:`AlreadyProcessed` is raised.
         """
 
+        wrote_outbox = False
+
         async def attempt(session: AsyncClientSession) -> T:
+            nonlocal wrote_outbox
+            wrote_outbox = False
             tx = Transaction(
                 db=self.db,
                 session=session,
@@ -162,15 +170,19 @@ class UnitOfWork:
                 now = datetime.now(UTC)
                 rows = [outbox_row(env, now, base + i) for i, env in enumerate(tx.events)]
                 await self.db[OUTBOX].insert_many(rows, session=session)
+                wrote_outbox = True
             return result
 
         async with self.client.start_session() as session:
-            return await session.with_transaction(
+            result = await session.with_transaction(
                 attempt,
                 read_concern=ReadConcern("snapshot"),
                 write_concern=WriteConcern("majority"),
                 read_preference=ReadPreference.PRIMARY,
             )
+        if wrote_outbox and self.on_outbox is not None:
+            self.on_outbox()
+        return result
 
     async def is_processed(self, event_id: uuid.UUID) -> bool:
         return (

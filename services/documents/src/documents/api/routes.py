@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from documents.domain.content import (
 from documents.domain.photo import PhotoSpec, check_photo
 from documents.domain.review import ReviewRefused
 from documents.handlers import links, queue, review, uploads
+from documents.offload import off_loop
 from documents.store import CONTENT_LINKS, DOCUMENTS, PHOTOS
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def build_router(rules: UploadRules) -> APIRouter:
             ) from None
         try:
             filename = display_name(upload.filename)
-            inspected = await asyncio.to_thread(
+            inspected = await off_loop(
                 inspect_file, upload.data, allowed=DOCUMENT_TYPES, limits=rules.document_limits
             )
         except UploadRefused as exc:
@@ -217,13 +217,13 @@ def build_router(rules: UploadRules) -> APIRouter:
         upload = await read_upload(request, max_bytes=rules.photo_limits.max_bytes)
         try:
             filename = display_name(upload.filename)
-            inspected = await asyncio.to_thread(
+            inspected = await off_loop(
                 inspect_file, upload.data, allowed=PHOTO_TYPES, limits=rules.photo_limits
             )
         except UploadRefused as exc:
             log.info("photo refused", extra={"code": exc.code.value})
             raise _refused(exc) from exc
-        verdict = await asyncio.to_thread(check_photo, upload.data, rules.photo_spec)
+        verdict = await off_loop(check_photo, upload.data, rules.photo_spec)
         assert student.student_no is not None
         runtime = _runtime(request)
         try:

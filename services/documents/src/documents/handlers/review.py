@@ -3,7 +3,6 @@ office approves or rejects photos."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import uuid
@@ -26,6 +25,7 @@ from documents.domain.review import (
     check_verification,
     ensure_reviewable,
 )
+from documents.offload import off_loop
 from documents.store import DOCUMENTS, OWNERS, PHOTOS
 
 
@@ -144,7 +144,7 @@ async def approve_photo(
         raise ReviewRefused(404, "No such photo.")
     ensure_reviewable(row["status"], what="photo")
     original = await objects.get(row["object_key"])
-    image = await asyncio.to_thread(card_image, original, spec)
+    image = await off_loop(card_image, original, spec)
     digest = hashlib.sha256(image).hexdigest()
     approved_at = datetime.now(UTC)
 
