@@ -180,8 +180,10 @@ class MailWatcher:
             self.invitations[student_no] = asyncio.get_running_loop().create_future()
         return self.invitations[student_no]
 
-    def scan(self) -> int:
-        found = 0
+    def scan(self) -> list[tuple[str, str]]:
+        """Read the new files (on a worker thread); return the activation tokens found,
+        for :meth:`run` to hand over on the event loop's thread."""
+        tokens: list[tuple[str, str]] = []
         for path in sorted(self._files()):
             if path.name in self.seen:
                 continue
@@ -204,24 +206,28 @@ class MailWatcher:
             )
             for student_no in students:
                 self.mails[student_no].append(mail)
-                found += 1
                 body = message.get_body(preferencelist=("plain",))
                 text = body.get_content() if body is not None else ""
                 token = TOKEN.search(text)
                 if token:
-                    future = self.invitation(student_no)
-                    if not future.done():
-                        future.set_result(token.group(1))
-        if found:
+                    tokens.append((student_no, token.group(1)))
+        return tokens
+
+    async def scan_once(self) -> None:
+        before = sum(len(m) for m in self.mails.values())
+        for student_no, token in await asyncio.to_thread(self.scan):
+            future = self.invitation(student_no)
+            if not future.done():
+                future.set_result(token)
+        if sum(len(m) for m in self.mails.values()) != before:
             self.changed.set()
-        return found
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await asyncio.to_thread(self.scan)
+            await self.scan_once()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
-        await asyncio.to_thread(self.scan)
+        await self.scan_once()
 
 
 @dataclass
@@ -606,6 +612,7 @@ class Intake:
         limits = httpx.Limits(
             max_connections=cfg.users + 4 * cfg.staff + 8,
             max_keepalive_connections=cfg.users + 4 * cfg.staff + 8,
+            keepalive_expiry=30,  # the gateway keeps idle connections 75 s
         )
         stop = asyncio.Event()
         async with httpx.AsyncClient(

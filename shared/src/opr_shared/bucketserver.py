@@ -1,5 +1,6 @@
-"""The local S3 server (``localbucket``) with listings that read only the prefix's folder
-and no Nagle delay on kept-alive connections.
+"""The local S3 server (``localbucket``) with listings that read only the prefix's
+folder and are reused until that folder changes, and no Nagle delay on kept-alive
+connections.
 
 localbucket lists a bucket by walking every file in it and then filtering by the
 prefix. The local Kafka broker (Tansu) keeps each record batch as an object and
@@ -18,7 +19,11 @@ localbucket's arguments.
 from __future__ import annotations
 
 import os
+import threading
+import xml.etree.ElementTree as ET
+from http import HTTPStatus
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import localbucket
 from localbucket import TEMP_PREFIX, S3Handler
@@ -87,6 +92,77 @@ def list_page(
     return objects, prefixes, False, last
 
 
+class ListingCache:
+    """Answers to ListObjectsV2 requests, kept until something under the listed
+    folder changes.
+
+    The broker lists a partition's folder each time it reads it, and every consumer
+    group reads every partition: without this each listing walked, stat-ed and
+    serialised every record batch ever written to the partition, for every read.
+    Each folder has a generation, raised (with its ancestors') when an object
+    under it is written or deleted, before that request is answered; an answer is
+    reused only while the generation it was computed under is current. Requests
+    this does not follow per folder (POST: multipart uploads, multi-object
+    deletes; bucket deletion) bump a global epoch, and no answer is kept or reused
+    while one is under way.
+    """
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generations: dict[Path, int] = {}
+        self._epoch = 0
+        self._unfollowed_in_flight = 0
+        self._answers: dict[tuple[Path, str], tuple[tuple[int, int], bytes]] = {}
+
+    def state(self, folder: Path) -> tuple[int, int] | None:
+        """The version a listing of ``folder`` is computed under (None: do not cache)."""
+        with self._lock:
+            if self._unfollowed_in_flight:
+                return None
+            return self._epoch, self._generations.get(folder, 0)
+
+    def get(self, folder: Path, request: str) -> bytes | None:
+        with self._lock:
+            found = self._answers.get((folder, request))
+            if found is None or self._unfollowed_in_flight:
+                return None
+            version, body = found
+            if version != (self._epoch, self._generations.get(folder, 0)):
+                return None
+            return body
+
+    def put(self, folder: Path, request: str, version: tuple[int, int], body: bytes) -> None:
+        with self._lock:
+            if len(self._answers) >= self.MAX_ENTRIES:
+                self._answers.clear()
+            self._answers[(folder, request)] = (version, body)
+
+    def changed(self, path: Path, bucket_dir: Path) -> None:
+        """An object at ``path`` was written or deleted: every folder holding it changed."""
+        with self._lock:
+            folder = path.parent
+            while True:
+                self._generations[folder] = self._generations.get(folder, 0) + 1
+                if folder == bucket_dir or folder == folder.parent:
+                    break
+                folder = folder.parent
+
+    def begin_unfollowed(self) -> None:
+        with self._lock:
+            self._unfollowed_in_flight += 1
+            self._epoch += 1
+
+    def end_unfollowed(self) -> None:
+        with self._lock:
+            self._unfollowed_in_flight -= 1
+            self._epoch += 1
+
+
+LISTINGS = ListingCache()
+
+
 class PrefixListingHandler(S3Handler):  # type: ignore[misc]
     """localbucket's handler, listing only the folder the prefix points into, and
     answering without Nagle's delay.
@@ -110,6 +186,58 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
         max_keys: int,
     ) -> tuple[list[Entry], list[str], bool, str]:
         return list_page(bucket_dir, prefix, delimiter, marker, marker_is_prefix, max_keys)
+
+    # -- the listing cache ------------------------------------------------------
+
+    _caching: tuple[Path, tuple[int, int]] | None = None
+
+    def _list_objects_v2(self, bucket: str) -> None:
+        bucket_dir = self._bucket_dir(bucket)
+        folder = listing_root(bucket_dir, self.query.get("prefix", ""))
+        cached = LISTINGS.get(folder, self.path)
+        if cached is not None:
+            self._send(HTTPStatus.OK, cached, {"Content-Type": "application/xml"})
+            return
+        version = LISTINGS.state(folder)
+        self._caching = (folder, version) if version is not None else None
+        try:
+            super()._list_objects_v2(bucket)
+        finally:
+            self._caching = None
+
+    def _send_xml(self, root: ET.Element) -> None:
+        body = ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+        if self._caching is not None:
+            folder, version = self._caching
+            LISTINGS.put(folder, self.path, version, body)
+        self._send(HTTPStatus.OK, body, {"Content-Type": "application/xml"})
+
+    def _write_object(self, bucket: str, key: str, write: Any) -> str:
+        try:
+            etag: str = super()._write_object(bucket, key, write)
+        finally:
+            LISTINGS.changed(self._object_path(bucket, key), self._bucket_dir(bucket))
+        return etag
+
+    def _delete_object(self, bucket: str, key: str) -> None:
+        try:
+            super()._delete_object(bucket, key)
+        finally:
+            LISTINGS.changed(self._object_path(bucket, key), self._bucket_dir(bucket))
+
+    def do_POST(self) -> None:
+        LISTINGS.begin_unfollowed()
+        try:
+            super().do_POST()
+        finally:
+            LISTINGS.end_unfollowed()
+
+    def _delete_bucket(self, bucket: str) -> None:
+        LISTINGS.begin_unfollowed()
+        try:
+            super()._delete_bucket(bucket)
+        finally:
+            LISTINGS.end_unfollowed()
 
 
 def main() -> None:

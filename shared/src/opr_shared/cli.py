@@ -17,6 +17,8 @@ from opr_shared.runtime import ServiceRuntime
 from opr_shared.settings import ServiceSettings
 from opr_shared.store.mongo import ensure_indexes
 
+KEEP_ALIVE_SECONDS = 75
+
 
 def main(
     argv: list[str] | None,
@@ -42,6 +44,10 @@ def main(
             port=settings.http_port,
             log_config=None,
             timeout_graceful_shutdown=20,
+            # Longer than any client's idle keep-alive (the gateway's 30 s, an
+            # ingress's 60 s): the client closes an idle connection first, never
+            # the server just as a request is sent on it.
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         return 0
 

@@ -224,9 +224,9 @@ class ServiceRuntime:
             return
 
         # One subscriber for every consumed topic: routing to handlers is by
-        # event type, in the subscription table.
-        # Records go to per-partition lanes, which handle partitions side by side
-        # and commit each partition's offset after its record is handled.
+        # event type, in the subscription table. Records go to per-partition
+        # lanes (opr_shared.messaging.lanes), which handle partitions side by side
+        # and commit each partition's offset once its records are handled.
         lanes = self.lanes
 
         @self.broker.subscriber(

@@ -177,6 +177,25 @@ async def test_relay_wakes_for_its_own_commits_and_by_change_stream_for_other_re
     assert await mongo[db_name][OUTBOX].count_documents({"status": "pending"}) == 0
 
 
+async def test_a_fresh_lease_is_renewed_only_after_a_third_of_its_life(
+    infra: Endpoints, mongo: AsyncMongoClient[dict[str, Any]], producer: AIOKafkaProducer
+) -> None:
+    db = mongo[f"t_{uuid.uuid4().hex[:12]}"]
+    relay = OutboxRelay(db, producer, service="identity", lease_seconds=0.9)
+    assert await relay.hold_lease()
+    first = await db.leases.find_one({"_id": "outbox-relay"})
+    assert await relay.hold_lease()  # straight after: no write
+    assert await db.leases.find_one({"_id": "outbox-relay"}) == first
+    assert not await OutboxRelay(db, producer, service="identity").hold_lease()
+    await asyncio.sleep(0.4)  # past a third of 0.9 s: renewed
+    assert await relay.hold_lease()
+    renewed = await db.leases.find_one({"_id": "outbox-relay"})
+    assert first is not None
+    assert renewed is not None
+    assert renewed["expires_at"] > first["expires_at"]
+    assert renewed["owner"] == first["owner"]
+
+
 async def test_second_relay_takes_over_rows_the_first_never_published(
     infra: Endpoints, mongo: AsyncMongoClient[dict[str, Any]], producer: AIOKafkaProducer
 ) -> None:

@@ -36,7 +36,9 @@ async def test_each_partition_in_order_and_committed_after_each_record() -> None
         await asyncio.sleep(0.001 * (item[1] % 3))  # uneven work
         seen.handled.append(item)
 
-    lanes: PartitionLanes[tuple[TopicPartition, int]] = PartitionLanes(handle, seen.commit)
+    lanes: PartitionLanes[tuple[TopicPartition, int]] = PartitionLanes(
+        handle, seen.commit, commit_every=1
+    )
     for offset in range(20):
         for partition in (A, B):
             await lanes.submit(partition, offset, (partition, offset))
@@ -77,7 +79,7 @@ async def test_a_failing_record_is_retried_and_later_ones_wait_behind_it() -> No
         seen.handled.append((A, item))
 
     lanes: PartitionLanes[int] = PartitionLanes(
-        handle, seen.commit, retry_backoff_seconds=0.01, max_backoff_seconds=0.02
+        handle, seen.commit, commit_every=1, retry_backoff_seconds=0.01, max_backoff_seconds=0.02
     )
     await lanes.submit(A, 0, 0)
     await lanes.submit(A, 1, 1)
@@ -157,5 +159,43 @@ async def test_a_full_lane_makes_the_reader_wait() -> None:
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(lanes.submit(A, 3, 3), 0.1)
     release.set()
-    await settle(lambda: len(seen.commits) == 3)
+    await settle(lambda: bool(seen.commits) and seen.commits[-1] == (A, 3))
+    assert [o for _, o in seen.handled] == [0, 1, 2]  # the refused submission never queued
     await lanes.close()
+
+
+async def test_a_burst_is_committed_once_and_a_stopped_lane_commits_what_it_handled() -> None:
+    seen = Recorder()
+    release = asyncio.Event()
+
+    async def handle(item: int) -> None:
+        if item == 0:
+            await release.wait()  # the rest of the burst queues up behind it
+        seen.handled.append((A, item))
+
+    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit, depth=32, commit_every=4)
+    for offset in range(10):
+        await lanes.submit(A, offset, offset)
+    release.set()
+    await settle(lambda: len(seen.handled) == 10)
+    await settle(lambda: bool(seen.commits) and seen.commits[-1] == (A, 10))
+    # Every fourth record while others wait behind, then the last one.
+    assert seen.commits == [(A, 4), (A, 8), (A, 10)]
+
+    blocked = asyncio.Event()
+
+    async def slow(item: int) -> None:
+        if item == 12:
+            await blocked.wait()
+        seen.handled.append((A, item))
+
+    other: PartitionLanes[int] = PartitionLanes(slow, seen.commit, depth=32, commit_every=100)
+    for offset in (10, 11, 12, 13):
+        await other.submit(A, offset, offset)
+    await settle(lambda: (A, 11) in seen.handled)
+    revoking = asyncio.create_task(other.revoke([A]))
+    await asyncio.sleep(0.01)
+    blocked.set()
+    await asyncio.wait_for(revoking, 5)
+    assert seen.commits[-1] == (A, 13)  # 10..12 handled and committed; 13 left to the next owner
+    assert (A, 13) not in seen.handled

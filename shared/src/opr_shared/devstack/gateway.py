@@ -112,7 +112,11 @@ class Gateway:
                 trust_env=False,
                 follow_redirects=False,
                 timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
-                limits=httpx.Limits(max_connections=500, max_keepalive_connections=50),
+                # Idle connections are dropped well before the services' 75 s
+                # keep-alive ends, so none is reused just as a service closes it.
+                limits=httpx.Limits(
+                    max_connections=500, max_keepalive_connections=50, keepalive_expiry=30
+                ),
             )
         return self._client
 
@@ -300,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=75,  # longer than clients keep idle connections (see above)
     )
 
 

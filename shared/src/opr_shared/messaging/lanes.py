@@ -4,7 +4,8 @@ A service reads every topic it consumes through one Kafka consumer. Handling
 one record at a time made its slowest step (a database transaction per event)
 the pace of the whole service. Here each assigned partition gets a *lane*: a
 short queue and a task that handles its records one after the other and commits
-the partition's offset after each. Lanes run side by side, so a service handles
+the partition's offset after each, or once for a burst (the records queued behind
+it, up to ``commit_every``). Lanes run side by side, so a service handles
 as many records at once as it has partitions assigned, and the order that
 matters (one student's events share a key, hence a partition) is kept.
 
@@ -12,7 +13,8 @@ matters (one student's events share a key, hence a partition) is kept.
   retried in its lane, with back-off, until it succeeds or the lane stops; later
   records of that partition wait behind it. Nothing is skipped.
 - When partitions are revoked (a rebalance) or the service stops, their lanes
-  finish the record in hand and drop what is queued, uncommitted: the next
+  finish the record in hand, commit what they handled and drop what is queued,
+  uncommitted: the next
   owner of the partition reads those records again from the committed offset,
   and handling is idempotent.
 - A full lane makes :meth:`PartitionLanes.submit` wait: the consumer stops
@@ -45,6 +47,7 @@ class Lane(Generic[T]):
         commit: Commit,
         *,
         depth: int,
+        commit_every: int,
         retry_backoff_seconds: float,
         max_backoff_seconds: float,
     ) -> None:
@@ -52,6 +55,7 @@ class Lane(Generic[T]):
         self._handle = handle
         self._commit = commit
         self._queue: asyncio.Queue[tuple[int, T] | None] = asyncio.Queue(depth)
+        self._commit_every = commit_every
         self._stopping = asyncio.Event()
         self._backoff = retry_backoff_seconds
         self._max_backoff = max_backoff_seconds
@@ -73,18 +77,31 @@ class Lane(Generic[T]):
             await self._task
 
     async def _run(self) -> None:
-        while True:
-            entry = await self._queue.get()
-            if entry is None or self._stopping.is_set():
-                return
-            offset, item = entry
-            if not await self._handle_until_done(item):
-                return
-            try:
-                await self._commit(self.partition, offset + 1)
-            except Exception:
-                # Handled but not committed: read once more later, which is harmless.
-                log.exception("offset not committed", extra={"topic": self.partition.topic})
+        done: int | None = None  # the offset to commit: after the last handled record
+        since_commit = 0
+        try:
+            while True:
+                entry = await self._queue.get()
+                if entry is None or self._stopping.is_set():
+                    return
+                offset, item = entry
+                if not await self._handle_until_done(item):
+                    return
+                done, since_commit = offset + 1, since_commit + 1
+                if self._queue.qsize() and since_commit < self._commit_every:
+                    continue  # a burst: one commit covers several records
+                await self._commit_quietly(done)
+                done, since_commit = None, 0
+        finally:
+            if done is not None:
+                await self._commit_quietly(done)
+
+    async def _commit_quietly(self, offset: int) -> None:
+        try:
+            await self._commit(self.partition, offset)
+        except Exception:
+            # Handled but not committed: read once more later, which is harmless.
+            log.exception("offset not committed", extra={"topic": self.partition.topic})
 
     async def _handle_until_done(self, item: T) -> bool:
         delay = self._backoff
@@ -113,12 +130,14 @@ class PartitionLanes(Generic[T]):
         commit: Commit,
         *,
         depth: int = 16,
+        commit_every: int = 16,
         retry_backoff_seconds: float = 0.5,
         max_backoff_seconds: float = 30.0,
     ) -> None:
         self._handle = handle
         self._commit = commit
         self._depth = depth
+        self._commit_every = commit_every
         self._backoff = retry_backoff_seconds
         self._max_backoff = max_backoff_seconds
         self._lanes: dict[TopicPartition, Lane[T]] = {}
@@ -139,6 +158,7 @@ class PartitionLanes(Generic[T]):
                 self._handle,
                 self._commit,
                 depth=self._depth,
+                commit_every=self._commit_every,
                 retry_backoff_seconds=self._backoff,
                 max_backoff_seconds=self._max_backoff,
             )

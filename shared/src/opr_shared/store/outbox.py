@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -75,6 +76,7 @@ class OutboxRelay:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._renew_after = 0.0  # monotonic time before which the lease is surely ours
 
     def wake(self) -> None:
         self._wake.set()
@@ -122,6 +124,15 @@ class OutboxRelay:
                 await self._sleep(self.sweep_seconds * 5, wakeable=False)
 
     async def hold_lease(self) -> bool:
+        """Take or renew the relay lease; True while this relay holds it.
+
+        A lease renewed less than a third of its life ago is not renewed again:
+        the relay runs after every commit, and one write per pass would double
+        what publishing costs the database.
+        """
+        if time.monotonic() < self._renew_after:
+            return True
+        self._renew_after = 0.0
         now = datetime.now(UTC)
         try:
             row = await self.db[LEASES].find_one_and_update(
@@ -140,9 +151,13 @@ class OutboxRelay:
             )
         except DuplicateKeyError:
             return False  # another replica holds a live lease
-        return row is not None and row.get("owner") == self.owner
+        held = row is not None and row.get("owner") == self.owner
+        if held:
+            self._renew_after = time.monotonic() + self.lease_seconds / 3
+        return held
 
     async def release_lease(self) -> None:
+        self._renew_after = 0.0
         with contextlib.suppress(PyMongoError):
             await self.db[LEASES].delete_one({"_id": "outbox-relay", "owner": self.owner})
 
@@ -187,9 +202,12 @@ class OutboxRelay:
                 {"$inc": {"attempts": 1}, "$set": {"last_error": repr(first_error)[:500]}},
             )
             raise first_error
-        PENDING.labels(self.service).set(
-            await self.db[OUTBOX].count_documents({"status": "pending"})
-        )
+        if len(rows) < self.batch_size:
+            PENDING.labels(self.service).set(0)  # all of it went; newer rows wake the relay
+        else:
+            PENDING.labels(self.service).set(
+                await self.db[OUTBOX].count_documents({"status": "pending"})
+            )
         return len(sent_ids)
 
     async def _sleep(self, seconds: float, *, wakeable: bool = True) -> None:
