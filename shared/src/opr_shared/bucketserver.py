@@ -1,6 +1,12 @@
-"""The local S3 server (``localbucket``) with listings that read only the prefix's
-folder and are reused until that folder changes, and no Nagle delay on kept-alive
-connections.
+"""The local S3 server (``localbucket``) with what the local Kafka broker needs of it:
+``If-Match`` honoured on PutObject (localbucket ignores it), listings that read
+only the prefix's folder and are reused until that folder changes, and no Nagle
+delay on kept-alive connections.
+
+The broker (Tansu) reserves offsets by rewriting a partition's ``watermark.json``
+with ``If-Match``. Without the check two concurrent produces to one partition
+could both win, take the same offset, and leave a gap that stopped every
+consumer of the partition.
 
 localbucket lists a bucket by walking every file in it and then filtering by the
 prefix. The local Kafka broker (Tansu) keeps each record batch as an object and
@@ -26,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import localbucket
-from localbucket import TEMP_PREFIX, S3Handler
+from localbucket import TEMP_PREFIX, S3Handler, etag_matches, object_etag
 
 Entry = tuple[str, Path]
 
@@ -163,6 +169,19 @@ class ListingCache:
 LISTINGS = ListingCache()
 
 
+class KeyLocks:
+    """Locks for object paths: a fixed set, each shared by the paths hashing to it."""
+
+    def __init__(self, stripes: int = 256) -> None:
+        self._locks = [threading.Lock() for _ in range(stripes)]
+
+    def lock_for(self, path: Path) -> threading.Lock:
+        return self._locks[hash(path) % len(self._locks)]
+
+
+WRITES = KeyLocks()
+
+
 class PrefixListingHandler(S3Handler):  # type: ignore[misc]
     """localbucket's handler, listing only the folder the prefix points into, and
     answering without Nagle's delay.
@@ -213,11 +232,29 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
         self._send(HTTPStatus.OK, body, {"Content-Type": "application/xml"})
 
     def _write_object(self, bucket: str, key: str, write: Any) -> str:
+        target = self._object_path(bucket, key)
+        if_match = self.headers.get("If-Match")
         try:
-            etag: str = super()._write_object(bucket, key, write)
+            # Writes of one key one at a time, so a conditional write's check and
+            # its replacement of the object are one step.
+            with WRITES.lock_for(target):
+                if if_match is not None and not (
+                    target.is_file() and etag_matches(if_match, object_etag(target))
+                ):
+                    raise self._precondition_failed_error()
+                etag: str = super()._write_object(bucket, key, write)
         finally:
-            LISTINGS.changed(self._object_path(bucket, key), self._bucket_dir(bucket))
+            LISTINGS.changed(target, self._bucket_dir(bucket))
         return etag
+
+    def _get(self, bucket: str, key: str, include_body: bool) -> None:
+        if not bucket or not key:
+            super()._get(bucket, key, include_body)
+            return
+        # Not while the object is being replaced: the ETag sent must be the one of
+        # the content sent, or a reader's If-Match could pass against newer content.
+        with WRITES.lock_for(self._object_path(bucket, key)):
+            super()._get(bucket, key, include_body)
 
     def _delete_object(self, bucket: str, key: str) -> None:
         try:
