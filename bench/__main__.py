@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -45,8 +46,14 @@ def say(message: str) -> None:
     print(f"  {message}", flush=True)
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    # A terminated run still stops its private stack (see the finally below).
+    signal.signal(signal.SIGTERM, _interrupted)
     config = Config(n=args.n, users=min(args.users, args.n), staff=args.staff, timeout=args.timeout)
     if args.reuse:
         stack = Stack.for_data_dir(default_data_dir(), progress=say)
@@ -75,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     finally:
         if not args.reuse:
+            # A second Ctrl-C or TERM must not leave the servers running.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            print("Stopping the private stack ...", flush=True)
             stack.stop(remove_data=True)
     paths = write(result, intake, args.out, args.name)
     print((args.out / f"{args.name}.md").read_text())
