@@ -1,9 +1,10 @@
 """Passwords: the policy a new password must meet, and the memory-hard hash.
 
 Argon2id (RFC 9106) with the parameters the settings give. Verification is
-CPU- and memory-bound: the ``*_async`` methods run it on a few dedicated threads. When an account
-does not exist, :meth:`PasswordHashing.verify_dummy` does the same work against
-a hash of a random secret, so "no such account" takes as long as "wrong password".
+CPU- and memory-bound: the ``*_async`` methods run it on a few dedicated threads.
+When an account does not exist, :meth:`PasswordHashing.verify_dummy` does the same
+work against a hash of a random secret, so "no such account" takes as long as
+"wrong password".
 """
 
 from __future__ import annotations
