@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream import AckPolicy
@@ -191,7 +191,7 @@ class ServiceRuntime:
         )
         self._kafka_consumer: Any = None
         self.lanes: PartitionLanes[Record] = PartitionLanes(
-            self._handle_record,
+            self.consumer.handle,
             self._commit_offset,
             retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
         )
@@ -209,14 +209,13 @@ class ServiceRuntime:
         )
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def _handle_record(self, record: Record) -> None:
-        await self.consumer.handle(record)
-
     async def _commit_offset(self, partition: TopicPartition, offset: int) -> None:
         # Only this partition: a bare commit() writes the position of every
         # assigned partition of every consumed topic, for each record.
+        # A refused commit (a rebalance) is logged by the lane: the record was
+        # handled, handling is idempotent, the partition's next owner may read it again.
         if self._kafka_consumer is not None:
-            await commit_offset(self._kafka_consumer, partition, offset)
+            await self._kafka_consumer.commit({partition: offset})
 
     def _register_subscriber(self) -> None:
         topics = self.subscriptions.topics
@@ -351,22 +350,6 @@ class _LaneRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         return None
-
-
-async def commit_offset(consumer: Any, partition: TopicPartition, offset: int) -> None:
-    """Commit ``offset`` (the next record to read) for one partition of the group.
-
-    A commit refused because the group is rebalancing is only logged: the record
-    was handled, and handling is idempotent, so the new owner of the partition
-    reading it once more changes nothing.
-    """
-    try:
-        await consumer.commit({partition: offset})
-    except KafkaError as exc:
-        log.warning(
-            "offset commit refused; the record may be read again",
-            extra={"topic": partition.topic, "partition": partition.partition, "error": repr(exc)},
-        )
 
 
 async def _retry(step: Callable[[], Awaitable[Any]], what: str, attempts: int = 30) -> None:

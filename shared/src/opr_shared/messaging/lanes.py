@@ -14,9 +14,8 @@ matters (one student's events share a key, hence a partition) is kept.
   records of that partition wait behind it. Nothing is skipped.
 - When partitions are revoked (a rebalance) or the service stops, their lanes
   finish the record in hand, commit what they handled and drop what is queued,
-  uncommitted: the next
-  owner of the partition reads those records again from the committed offset,
-  and handling is idempotent.
+  uncommitted: the next owner of the partition reads those records again from
+  the committed offset, and handling is idempotent.
 - A full lane makes :meth:`PartitionLanes.submit` wait: the consumer stops
   reading until the slow partition catches up.
 """
@@ -25,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
@@ -43,7 +43,7 @@ class Lane(Generic[T]):
     def __init__(
         self,
         partition: TopicPartition,
-        handle: Callable[[T], Awaitable[None]],
+        handle: Callable[[T], Awaitable[object]],
         commit: Commit,
         *,
         depth: int,
@@ -126,7 +126,7 @@ class PartitionLanes(Generic[T]):
 
     def __init__(
         self,
-        handle: Callable[[T], Awaitable[None]],
+        handle: Callable[[T], Awaitable[object]],
         commit: Commit,
         *,
         depth: int = 16,
@@ -134,12 +134,15 @@ class PartitionLanes(Generic[T]):
         retry_backoff_seconds: float = 0.5,
         max_backoff_seconds: float = 30.0,
     ) -> None:
-        self._handle = handle
-        self._commit = commit
-        self._depth = depth
-        self._commit_every = commit_every
-        self._backoff = retry_backoff_seconds
-        self._max_backoff = max_backoff_seconds
+        self._new_lane = functools.partial(
+            Lane[T],
+            handle=handle,
+            commit=commit,
+            depth=depth,
+            commit_every=commit_every,
+            retry_backoff_seconds=retry_backoff_seconds,
+            max_backoff_seconds=max_backoff_seconds,
+        )
         self._lanes: dict[TopicPartition, Lane[T]] = {}
         self._closed = False
 
@@ -153,15 +156,7 @@ class PartitionLanes(Generic[T]):
             return  # stopping: left uncommitted, read again after the restart
         lane = self._lanes.get(partition)
         if lane is None:
-            lane = self._lanes[partition] = Lane(
-                partition,
-                self._handle,
-                self._commit,
-                depth=self._depth,
-                commit_every=self._commit_every,
-                retry_backoff_seconds=self._backoff,
-                max_backoff_seconds=self._max_backoff,
-            )
+            lane = self._lanes[partition] = self._new_lane(partition)
         await lane.put(offset, item)
 
     async def revoke(self, partitions: Iterable[TopicPartition]) -> None:
