@@ -121,7 +121,10 @@ class DeliveryWorker:
         try:
             while done < limit and not self._stopping.is_set():
                 if len(sending) >= self.concurrency:
-                    _, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                    finished, sending = await asyncio.wait(
+                        sending, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    _report(finished)
                 doc = await self._claim()
                 if doc is None:
                     break
@@ -130,7 +133,8 @@ class DeliveryWorker:
         finally:
             # Each delivery settles its own outcome; wait for those under way.
             if sending:
-                await asyncio.gather(*sending, return_exceptions=True)
+                await asyncio.wait(sending)
+                _report(sending)
         return done
 
     async def settle_abandoned(self) -> int:
@@ -281,6 +285,14 @@ class DeliveryWorker:
                 )
 
         await self.uow.run(record, causation_id=doc["cause_event_id"])
+
+
+def _report(finished: set[asyncio.Task[None]]) -> None:
+    """Log deliveries that failed outside their own handling (the database, say):
+    their claim is taken again when its lease runs out."""
+    for task in finished:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("delivery failed; retried after its lease", exc_info=error)
 
 
 def _note(note: str) -> dict[str, str]:
