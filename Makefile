@@ -99,12 +99,14 @@ schemas: install
 docs: install
 	$(RUN) python docs/generate.py
 
-# Load benchmark: N=8000 for the full intake, USERS students at once, BENCH_ARGS for more
+# Load benchmark: N=8000 for the full intake, USERS students at once, THINK their mean pause
+# before each step (s), BENCH_ARGS for more
 # (e.g. --reuse to drive the stack `make up` runs, --profile 60 for py-spy flame graphs).
 N     ?= 500
 USERS ?= 200
+THINK ?= 0
 bench: install
-	$(RUN) python -m bench --n $(N) --users $(USERS) $(BENCH_ARGS)
+	$(RUN) python -m bench --n $(N) --users $(USERS) --think $(THINK) $(BENCH_ARGS)
 
 clean: down
 	rm -rf .data

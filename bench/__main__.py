@@ -25,6 +25,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--staff", type=int, default=4, help="reviewers per queue (default 4)")
     parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="mean pause of a student before each step, in seconds (default 0: none)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=840.0, help="give up on the cohort after (s)"
     )
     parser.add_argument(
@@ -54,7 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     # A terminated run still stops its private stack (see the finally below).
     signal.signal(signal.SIGTERM, _interrupted)
-    config = Config(n=args.n, users=min(args.users, args.n), staff=args.staff, timeout=args.timeout)
+    config = Config(
+        n=args.n,
+        users=min(args.users, args.n),
+        staff=args.staff,
+        timeout=args.timeout,
+        think=args.think,
+    )
     if args.reuse:
         stack = Stack.for_data_dir(default_data_dir(), progress=say)
         if not stack.is_ready():
@@ -68,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.start()
         label = "private embedded stack (Tansu, SecantusDB, localbucket, SMTP sink)"
     try:
-        print(f"Intake of {config.n} students, {config.users} at once ...", flush=True)
+        pauses = f", pausing {config.think:g} s a step" if config.think else ""
+        print(f"Intake of {config.n} students, {config.users} at once{pauses} ...", flush=True)
         result, intake = asyncio.run(
             run(
                 target_of(stack),

@@ -22,6 +22,7 @@ import contextlib
 import json
 import random
 import re
+import ssl
 import string
 import time
 import uuid
@@ -82,6 +83,10 @@ class Config:
     users: int = 100
     staff: int = 4
     timeout: float = 900.0
+    # Mean pause (s) a student takes before each step: reading the e-mail, typing
+    # the form, finding the files. 0 = none: every student acts as fast as the
+    # system answers, which is an overload test rather than a crowd of people.
+    think: float = 0.0
     label: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
 
@@ -89,7 +94,14 @@ class Config:
 
 
 class Http:
-    """One pooled client; every call is timed under its endpoint's name."""
+    """Timed HTTP calls: every call is recorded under its endpoint's name.
+
+    Staff share one pooled client; each student gets a client of its own (see
+    :meth:`own_client`), as each browser holds its own connections. One pool for
+    a thousand students would cost the load generator more CPU than the requests
+    (the pool looks over every connection for each request) on the machine it
+    shares with the system.
+    """
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
@@ -98,13 +110,24 @@ class Http:
         self.errors: dict[str, int] = defaultdict(int)
         self.in_flight = 0
         self.peak_in_flight = 0
+        # One TLS context for every student's client: httpx would otherwise load
+        # the CA bundle for each (about 1 MB apiece), though the gateway is plain HTTP.
+        self._tls = ssl.create_default_context()
 
-    async def call(self, method: str, name: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def call(
+        self,
+        method: str,
+        name: str,
+        url: str,
+        *,
+        client: httpx.AsyncClient | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         began = time.perf_counter()
         try:
-            response = await self.client.request(method, url, **kwargs)
+            response = await (client or self.client).request(method, url, **kwargs)
         except httpx.HTTPError:
             self.errors[name] += 1
             raise
@@ -113,6 +136,19 @@ class Http:
         self.samples[name].append(time.perf_counter() - began)
         self.statuses[name][response.status_code] += 1
         return response
+
+    def own_client(self) -> httpx.AsyncClient:
+        """A client with two connections of its own, to the same gateway."""
+        return httpx.AsyncClient(
+            base_url=self.client.base_url,
+            timeout=self.client.timeout,
+            verify=self._tls,
+            limits=httpx.Limits(
+                max_connections=2,
+                max_keepalive_connections=2,
+                keepalive_expiry=30,  # the gateway keeps idle connections 75 s
+            ),
+        )
 
 
 class JourneyFailed(RuntimeError):
@@ -390,6 +426,7 @@ class Intake:
         self.peak_active = 0
         self.began = 0.0
         self.http: Http
+        self._pauses = random.Random(config.label)  # think times, repeatable per run label
 
     # -- staff ---------------------------------------------------------------------
 
@@ -497,7 +534,6 @@ class Intake:
     # -- students ------------------------------------------------------------------
 
     async def journey(self, student: Student, gate: asyncio.Semaphore) -> None:
-        http = self.http
         token = await asyncio.wait_for(
             self.mail.invitation(student.student_no), self.config.timeout
         )
@@ -506,13 +542,19 @@ class Intake:
             self.peak_active = max(self.peak_active, self.active)
             student.started = time.monotonic()
             try:
-                await self._act(http, student, token)
+                async with self.http.own_client() as client:
+                    await self._act(client, student, token)
             finally:
                 self.active -= 1
 
-    async def _act(self, http: Http, student: Student, token: str) -> None:
+    async def _act(self, client: httpx.AsyncClient, student: Student, token: str) -> None:
+        def call(method: str, name: str, url: str, **kwargs: Any) -> Awaitable[httpx.Response]:
+            return self.http.call(method, name, url, client=client, **kwargs)
+
+        think = self._think
+        await think()
         activated = expect(
-            await http.call(
+            await call(
                 "POST",
                 "POST /identity/accounts/activate",
                 "/api/identity/accounts/activate",
@@ -520,8 +562,9 @@ class Intake:
             ),
             200,
         ).json()
+        await think()
         session = expect(
-            await http.call(
+            await call(
                 "POST",
                 "POST /identity/sessions",
                 "/api/identity/sessions",
@@ -533,13 +576,13 @@ class Intake:
         timeout = self.config.timeout
 
         async def get_mine() -> httpx.Response:
-            return await http.call(
-                "GET", "GET /registration/me", "/api/registration/me", headers=me
-            )
+            return await call("GET", "GET /registration/me", "/api/registration/me", headers=me)
 
+        await think()
         expect(await retry_while(get_mine, lambda r: r.status_code == 404, timeout), 200)
+        await think()
         expect(
-            await http.call(
+            await call(
                 "PUT",
                 "PUT /registration/me/form",
                 "/api/registration/me/form",
@@ -548,8 +591,9 @@ class Intake:
             ),
             200,
         )
+        await think()
         expect(
-            await http.call(
+            await call(
                 "POST",
                 "POST /registration/me/submit",
                 "/api/registration/me/submit",
@@ -561,7 +605,7 @@ class Intake:
         student.submitted = time.monotonic()
 
         async def upload_document() -> httpx.Response:
-            return await http.call(
+            return await call(
                 "POST",
                 "POST /documents/me/documents",
                 "/api/documents/me/documents",
@@ -570,10 +614,11 @@ class Intake:
                 headers=me,
             )
 
+        await think()
         expect(await retry_while(upload_document, lambda r: r.status_code == 409, timeout), 201)
 
         async def upload_photo() -> httpx.Response:
-            return await http.call(
+            return await call(
                 "POST",
                 "POST /documents/me/photo",
                 "/api/documents/me/photo",
@@ -581,6 +626,7 @@ class Intake:
                 headers=me,
             )
 
+        await think()
         expect(await retry_while(upload_photo, lambda r: r.status_code == 409, timeout), 201)
         self.tokens[student.student_no] = me
 
@@ -594,12 +640,17 @@ class Intake:
 
     async def confirm(self, student: Student) -> None:
         """The student sees the issued card with a slot (through the API)."""
-        card = expect(
-            await self.http.call(
-                "GET", "GET /card/me", "/api/card/me", headers=self.tokens[student.student_no]
-            ),
-            200,
-        ).json()
+        async with self.http.own_client() as client:
+            card = expect(
+                await self.http.call(
+                    "GET",
+                    "GET /card/me",
+                    "/api/card/me",
+                    client=client,
+                    headers=self.tokens[student.student_no],
+                ),
+                200,
+            ).json()
         if card["status"] != "issued" or card["slot"] is None:
             raise JourneyFailed(f"card of {student.student_no}: {card}")
         student.finished = time.monotonic()
@@ -609,9 +660,10 @@ class Intake:
     async def run(self) -> dict[str, Any]:
         cfg = self.config
         self.tokens: dict[str, dict[str, str]] = {}
+        # The shared pool serves the staff (students have clients of their own).
         limits = httpx.Limits(
-            max_connections=cfg.users + 4 * cfg.staff + 8,
-            max_keepalive_connections=cfg.users + 4 * cfg.staff + 8,
+            max_connections=4 * cfg.staff + 8,
+            max_keepalive_connections=4 * cfg.staff + 8,
             keepalive_expiry=30,  # the gateway keeps idle connections 75 s
         )
         stop = asyncio.Event()
@@ -671,7 +723,9 @@ class Intake:
                 acted = time.monotonic()
                 await tracking
                 done = [s for s in self.students if s.error is None and self.complete(s.student_no)]
-                await asyncio.gather(*(self._guarded(s, self.confirm(s)) for s in done))
+                await asyncio.gather(
+                    *(self._guarded(s, self._gated(gate, self.confirm(s))) for s in done)
+                )
                 finished = time.monotonic()
                 await self._drain(time.monotonic() + 120)
             finally:
@@ -687,6 +741,16 @@ class Intake:
             "peak_active_users": self.peak_active,
             "peak_http_in_flight": self.http.peak_in_flight,
         }
+
+    async def _think(self) -> None:
+        """A student's pause before a step (exponential, mean ``Config.think``)."""
+        if self.config.think > 0:
+            await asyncio.sleep(self._pauses.expovariate(1 / self.config.think))
+
+    @staticmethod
+    async def _gated(gate: asyncio.Semaphore, work: Awaitable[None]) -> None:
+        async with gate:
+            await work
 
     async def _guarded(self, student: Student, work: Awaitable[None]) -> None:
         try:

@@ -16,6 +16,11 @@ from opr_shared.store.mongo import OUTBOX, PROCESSED_EVENTS, make_client
 from bench.driver import Intake
 
 
+def _pausing(r: dict[str, Any]) -> str:
+    think = r.get("think_seconds") or 0
+    return f" pausing {think:g} s on average before each step" if think else " with no pauses"
+
+
 def percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (``q`` in 0..100); ``None`` without values."""
     if not values:
@@ -239,7 +244,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{r['when']} on {r['machine']['nproc']} CPUs ({r['machine']['cpu']}), "
         f"{r['machine']['memory_gb']} GB; load average {r['load_average']['start']} at the "
         f"start, {r['load_average']['end']} at the end; {r['concurrent_users']} concurrent "
-        f"users, {r['staff_per_queue']} staff per queue; stack: {r['stack']}.",
+        f"users{_pausing(r)}, {r['staff_per_queue']} staff per queue; stack: {r['stack']}.",
         "",
         "| figure | value |",
         "|---|---|",
@@ -343,7 +348,9 @@ def plot(result: dict[str, Any], intake: Intake, path: Path) -> None:
     right.set_yticks(list(ys), names, fontsize=7)
     right.set_xscale("log")
     right.set_xlabel("ms")
-    right.set_title(f"HTTP latency, {result['concurrent_users']} concurrent users")
+    right.set_title(
+        f"HTTP latency, {result['concurrent_users']} concurrent users{_pausing(result)}"
+    )
     right.legend()
     fig.tight_layout()
     fig.savefig(path)

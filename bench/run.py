@@ -107,6 +107,7 @@ async def run(
         "load_average": {"start": load_start, "end": load_end},
         "stack": stack_label,
         "concurrent_users": config.users,
+        "think_seconds": config.think,
         "staff_per_queue": config.staff,
         "journeys": {
             "students": len(intake.students),

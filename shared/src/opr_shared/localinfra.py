@@ -687,7 +687,14 @@ class LocalInfra:
     def endpoints(self) -> Endpoints:
         return Endpoints(
             kafka_bootstrap=f"{LOOPBACK}:{self.ports.kafka}",
-            mongodb_uri=f"mongodb://{LOOPBACK}:{self.ports.mongodb}/?directConnection=true",
+            # No retryable writes on the local database: SecantusDB keeps a record
+            # of each one (30 minutes, up to 10,000) and walks the whole list on
+            # every write, sorting it once full: about 6 ms a write by the
+            # thousandth student. Writes on loopback are not retried anyway; the
+            # drivers' commit retry and the services' own redelivery still apply.
+            mongodb_uri=(
+                f"mongodb://{LOOPBACK}:{self.ports.mongodb}/?directConnection=true&retryWrites=false"
+            ),
             s3_endpoint=f"http://{LOOPBACK}:{self.ports.s3}",
             s3_access_key=self.s3_access_key,
             s3_secret_key=self.s3_secret_key,
@@ -873,8 +880,20 @@ class LocalInfra:
                 str(ports.mongodb),
                 "--storage-path",
                 str(layout.mongodb),
+                # WiredTiger drafts every request thread into eviction once its
+                # cache is full of content it may not evict yet, and the server
+                # holds one Python lock across storage calls: with 256 MB a
+                # 1,000-student intake wedged the database for good. The cache
+                # is an upper bound; a small data set stays small.
                 "--cache-size",
-                "256M",
+                "1G",
+                # The oplog only serves change streams (the outbox watch, off on
+                # the local stack): keep the last 20,000 writes or 15 minutes
+                # rather than 100,000 (every one a full copy of the document).
+                "--oplog-max-entries",
+                "20000",
+                "--oplog-retention-seconds",
+                "900",
             ],
             lambda: mongodb_probe(mongo_uri),
             port=ports.mongodb,

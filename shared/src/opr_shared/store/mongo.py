@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from bson import Binary
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReadPreference
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from pymongo.read_concern import ReadConcern
@@ -64,6 +65,69 @@ async def ensure_indexes(db: AsyncDatabase[Document], indexes: dict[str, list[In
     for collection, models in indexes.items():
         if models:
             await db[collection].create_indexes(models)
+
+
+# --- updates that answer the document --------------------------------------------
+#
+# ``find_one_and_update`` is avoided on purpose. SecantusDB, the local stack's
+# database, answers every findAndModify that has a filter by scanning the whole
+# collection (it re-asserts the filter under a ``$and``, which no index serves):
+# the cost grew with every notification ever written, and a 1,000-student intake
+# slowed to a crawl. An update by ``_id`` followed by a read by ``_id`` rides the
+# primary key on every server; inside a transaction the pair is as atomic as the
+# single command, and outside one the filter still makes the update conditional.
+# Filters put ``_id`` first: that server plans a multi-field filter on the first
+# clause an index serves.
+
+
+async def update_by_id(
+    collection: AsyncCollection[Document],
+    doc_id: Any,
+    update: Document,
+    *,
+    where: Document | None = None,
+    session: AsyncClientSession | None = None,
+    projection: Document | None = None,
+    upsert: bool = False,
+) -> Document | None:
+    """Apply ``update`` to the document ``doc_id`` (if it also matches ``where``)
+    and return it as it is afterwards; ``None`` if no document matched."""
+    if where and "_id" in where:
+        raise ValueError("update_by_id: the document is named by doc_id, not in where")
+    query: Document = {"_id": doc_id, **(where or {})}
+    result = await collection.update_one(query, update, upsert=upsert, session=session)
+    if result.matched_count == 0 and result.upserted_id is None:
+        return None
+    return await collection.find_one({"_id": doc_id}, projection, session=session)
+
+
+async def claim_first(
+    collection: AsyncCollection[Document],
+    query: Document,
+    update: Document,
+    *,
+    sort: list[tuple[str, int]],
+    session: AsyncClientSession | None = None,
+    candidates: int = 8,
+) -> Document | None:
+    """The first document matching ``query`` in ``sort`` order, after ``update``;
+    ``None`` when none matches.
+
+    The candidates are read through the query's index, then updated one at a time
+    by ``_id`` with the query re-asserted: a candidate that another claimer took
+    in between no longer matches and the next one is tried. When every candidate
+    was taken the next call looks again.
+    """
+    rows = await (
+        collection.find(query, {"_id": 1}, session=session).sort(sort).limit(candidates).to_list()
+    )
+    # The candidate's own ``_id`` satisfies any ``_id`` clause of the query.
+    where = {key: value for key, value in query.items() if key != "_id"}
+    for row in rows:
+        doc = await update_by_id(collection, row["_id"], update, where=where, session=session)
+        if doc is not None:
+            return doc
+    return None
 
 
 class AlreadyProcessed(Exception):

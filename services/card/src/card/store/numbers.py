@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from opr_shared.store.mongo import Transaction
-from pymongo import ReturnDocument
+from opr_shared.store.mongo import Transaction, update_by_id
 
 from card.domain.card_number import card_number
 from card.store import CARD_COUNTERS, CARD_NUMBERS
@@ -20,14 +19,14 @@ from card.store import CARD_COUNTERS, CARD_NUMBERS
 async def allocate_card_number(
     tx: Transaction, intake_year: int, student_no: str, now: datetime
 ) -> str:
-    counter = await tx.db[CARD_COUNTERS].find_one_and_update(
-        {"_id": f"cards-{intake_year}"},
+    counter = await update_by_id(
+        tx.db[CARD_COUNTERS],
+        f"cards-{intake_year}",
         {"$inc": {"seq": 1}},
         upsert=True,
-        return_document=ReturnDocument.AFTER,
         session=tx.session,
     )
-    if counter is None:  # an upsert with ReturnDocument.AFTER always answers a document
+    if counter is None:  # an upsert always leaves a document to read
         raise RuntimeError("card number counter was not created")
     number = card_number(intake_year, int(counter["seq"]))
     await tx.db[CARD_NUMBERS].insert_one(

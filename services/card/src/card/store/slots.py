@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from opr_shared.store.mongo import Transaction
-from pymongo import ASCENDING, ReturnDocument
+from opr_shared.store.mongo import Transaction, update_by_id
+from pymongo import ASCENDING
 
 from card.domain.schedule import SlotPlan
 from card.store import COLLECTION_SCHEDULE, COLLECTION_SLOTS
@@ -72,10 +72,11 @@ async def get_slot(tx: Transaction, slot_id: str) -> Slot | None:
 
 async def reserve(tx: Transaction, slot_id: str, now: datetime) -> Slot:
     """Take one place of a future slot; raises :class:`SlotFull` or :class:`UnknownSlot`."""
-    doc = await tx.db[COLLECTION_SLOTS].find_one_and_update(
-        {"_id": slot_id, "remaining": {"$gt": 0}, "starts_at": {"$gt": now}},
+    doc = await update_by_id(
+        tx.db[COLLECTION_SLOTS],
+        slot_id,
         {"$inc": {"booked": 1, "remaining": -1}},
-        return_document=ReturnDocument.AFTER,
+        where={"remaining": {"$gt": 0}, "starts_at": {"$gt": now}},
         session=tx.session,
     )
     if doc is not None:

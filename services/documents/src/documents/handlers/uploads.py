@@ -18,9 +18,8 @@ from opr_shared.events.catalogue import (
     PhotoRejected,
     PhotoSubmitted,
 )
-from opr_shared.store.mongo import Document, Transaction, UnitOfWork
+from opr_shared.store.mongo import Document, Transaction, UnitOfWork, update_by_id
 from opr_shared.store.objects import ObjectStore
-from pymongo import ReturnDocument
 
 from documents.domain.content import InspectedFile
 from documents.domain.photo import PhotoProblem
@@ -42,11 +41,11 @@ async def _ensure_owner(uow: UnitOfWork, student_no: str) -> None:
 async def _next_version(tx: Transaction, student_no: str, counter: str) -> int:
     # The counter on the owner row serialises concurrent uploads of one student:
     # two transactions incrementing it conflict and one is retried.
-    owner = await tx.db[OWNERS].find_one_and_update(
-        {"_id": student_no},
+    owner = await update_by_id(
+        tx.db[OWNERS],
+        student_no,
         {"$inc": {counter: 1}},
         projection={"versions": 1, "photo_version": 1},
-        return_document=ReturnDocument.AFTER,
         session=tx.session,
     )
     if owner is None:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from opr_shared.auth import Principal, Role, current_student, require_roles
 from opr_shared.runtime import db_of
+from opr_shared.store.mongo import update_by_id
 from pydantic import BaseModel, Field
 
 from notifier.domain.notification import RESENDABLE, STATUSES
@@ -120,31 +121,31 @@ async def resend_notification(
     confirmed, or is still being delivered, answers 409.
     """
     now = datetime.now(UTC)
-    doc = await db[NOTIFICATIONS].find_one_and_update(
-        {
-            "_id": notification_id,
-            "$or": [
-                {"status": {"$in": sorted(RESENDABLE)}},
-                # Sent without the server's answer on record (see the delivery worker).
-                {"status": "sent", "confirmed": False},
-            ],
-        },
+    existing = await db[NOTIFICATIONS].find_one(
+        {"_id": notification_id}, {"status": 1, "confirmed": 1}
+    )
+    if existing is None:
+        raise HTTPException(404, "no such notification")
+    status, confirmed = existing["status"], existing.get("confirmed")
+    # Sent without the server's answer on record (see the delivery worker) counts too.
+    if status not in RESENDABLE and not (status == "sent" and confirmed is False):
+        raise HTTPException(
+            409,
+            f"only a failed or unconfirmed notification can be resent; this one is {status}",
+        )
+    # Updated only if nobody changed it since it was read (by _id: see update_by_id).
+    doc = await update_by_id(
+        db[NOTIFICATIONS],
+        notification_id,
         {
             "$set": {"status": "pending", "attempts": 0, "next_attempt_at": now},
             "$unset": {"failed_at": "", "confirmed": "", "sent_at": ""},
             "$push": {"log": {"at": now, "event": "resend", "note": f"by {staff.subject}"}},
         },
-        return_document=True,
+        where={"status": status, "confirmed": confirmed},
     )
     if doc is None:
-        existing = await db[NOTIFICATIONS].find_one({"_id": notification_id}, {"status": 1})
-        if existing is None:
-            raise HTTPException(404, "no such notification")
-        raise HTTPException(
-            409,
-            "only a failed or unconfirmed notification can be resent; "
-            f"this one is {existing['status']}",
-        )
+        raise HTTPException(409, "the notification changed meanwhile; look at it again")
     log.info("notification queued again by staff", extra={"notification_id": notification_id})
     return NotificationOut(**_out(doc))
 
@@ -219,12 +220,10 @@ def _inbox(d: dict[str, Any]) -> dict[str, Any]:
 
 def _mine(student: Principal, notification_id: str | None = None) -> dict[str, Any]:
     # Parked notifications have no message yet: the inbox shows rendered ones only.
-    selector: dict[str, Any] = {
-        "student_no": student.student_no,
-        "status": {"$ne": "awaiting_contact"},
-    }
-    if notification_id is not None:
-        selector["_id"] = notification_id
+    # ``_id`` first when given: the database plans on the first clause an index serves.
+    selector: dict[str, Any] = {} if notification_id is None else {"_id": notification_id}
+    selector["student_no"] = student.student_no
+    selector["status"] = {"$ne": "awaiting_contact"}
     return selector
 
 
@@ -262,10 +261,11 @@ async def mark_read(
     read: Annotated[bool, Query(description="false marks it unread again")] = True,
 ) -> InboxItem:
     """Mark one message read (or unread again with ``read=false``)."""
-    doc = await db[NOTIFICATIONS].find_one_and_update(
-        _mine(student, notification_id),
+    doc = await update_by_id(
+        db[NOTIFICATIONS],
+        notification_id,
         {"$set": {"read": read, "read_at": datetime.now(UTC) if read else None}},
-        return_document=True,
+        where=_mine(student),
     )
     if doc is None:
         raise HTTPException(404, "no such message in your inbox")

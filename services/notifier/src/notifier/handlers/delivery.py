@@ -35,8 +35,8 @@ from email.utils import parseaddr
 from typing import Any
 
 from opr_shared.events.catalogue import NotificationFailed, NotificationSent
-from opr_shared.store.mongo import Transaction, UnitOfWork
-from pymongo import ASCENDING, ReturnDocument
+from opr_shared.store.mongo import Transaction, UnitOfWork, claim_first
+from pymongo import ASCENDING
 
 from notifier.domain.notification import retry_delay
 from notifier.smtp import DeliveryUncertain, NotCommitted, Send
@@ -156,7 +156,8 @@ class DeliveryWorker:
     async def _claim(self) -> dict[str, Any] | None:
         """The next due message, or a claim whose owner died before its point of no
         return. Two queries rather than one ``$or``: each rides its own index, where
-        an ``$or`` may scan every notification ever written."""
+        an ``$or`` may scan every notification ever written (and so would a
+        findAndModify on the local stack's database: see ``claim_first``)."""
         now = datetime.now(UTC)
         claim = {
             "$set": {
@@ -167,18 +168,18 @@ class DeliveryWorker:
             }
         }
         notifications = self.uow.db[NOTIFICATIONS]
-        claimed: dict[str, Any] | None = await notifications.find_one_and_update(
+        claimed = await claim_first(
+            notifications,
             {"status": "pending", "next_attempt_at": {"$lte": now}},
             claim,
             sort=[("next_attempt_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
         )
         if claimed is None:
-            claimed = await notifications.find_one_and_update(
+            claimed = await claim_first(
+                notifications,
                 {"status": "sending", "lease_until": {"$lt": now}, "committing": False},
                 claim,
                 sort=[("lease_until", ASCENDING)],
-                return_document=ReturnDocument.AFTER,
             )
         return claimed
 

@@ -1,0 +1,144 @@
+"""update_by_id and claim_first (the store's findAndModify replacements) on a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from opr_shared.localinfra import Endpoints
+from opr_shared.store.mongo import claim_first, update_by_id
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+
+pytestmark = pytest.mark.integration
+
+Doc = dict[str, Any]
+
+
+@pytest.fixture
+async def mongo(infra: Endpoints) -> AsyncIterator[AsyncMongoClient[Doc]]:
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def jobs(mongo: AsyncMongoClient[Doc]) -> AsyncCollection[Doc]:
+    collection = mongo[f"t_{uuid.uuid4().hex[:12]}"]["jobs"]
+    await collection.create_indexes([IndexModel([("status", ASCENDING), ("due", ASCENDING)])])
+    return collection
+
+
+async def test_update_by_id_answers_the_document_as_updated(jobs: AsyncCollection[Doc]) -> None:
+    await jobs.insert_one({"_id": "a", "n": 1, "other": "x"})
+
+    doc = await update_by_id(jobs, "a", {"$inc": {"n": 1}}, projection={"n": 1})
+
+    assert doc == {"_id": "a", "n": 2}
+    assert await jobs.find_one({"_id": "a"}) == {"_id": "a", "n": 2, "other": "x"}
+
+
+async def test_update_by_id_leaves_a_document_that_fails_the_condition(
+    jobs: AsyncCollection[Doc],
+) -> None:
+    await jobs.insert_one({"_id": "a", "remaining": 0})
+
+    doc = await update_by_id(
+        jobs, "a", {"$inc": {"remaining": -1}}, where={"remaining": {"$gt": 0}}
+    )
+
+    assert doc is None
+    assert await jobs.find_one({"_id": "a"}) == {"_id": "a", "remaining": 0}
+    assert await update_by_id(jobs, "missing", {"$set": {"x": 1}}) is None
+    assert await jobs.count_documents({}) == 1
+
+
+async def test_update_by_id_upserts_and_refuses_an_id_in_the_condition(
+    jobs: AsyncCollection[Doc],
+) -> None:
+    first = await update_by_id(jobs, "counter", {"$inc": {"seq": 1}}, upsert=True)
+    second = await update_by_id(jobs, "counter", {"$inc": {"seq": 1}}, upsert=True)
+
+    assert first == {"_id": "counter", "seq": 1}
+    assert second == {"_id": "counter", "seq": 2}
+    with pytest.raises(ValueError):
+        await update_by_id(jobs, "counter", {"$inc": {"seq": 1}}, where={"_id": "other"})
+
+
+async def test_update_by_id_inside_a_transaction_reads_its_own_write(
+    mongo: AsyncMongoClient[Doc], jobs: AsyncCollection[Doc]
+) -> None:
+    await jobs.insert_one({"_id": "a", "n": 0})
+
+    async with mongo.start_session() as session:
+        async with await session.start_transaction():
+            inside = await update_by_id(jobs, "a", {"$inc": {"n": 5}}, session=session)
+            outside = await jobs.find_one({"_id": "a"})
+            await session.abort_transaction()
+
+    assert inside is not None and inside["n"] == 5
+    assert outside is not None and outside["n"] == 0  # not visible before commit
+    assert (await jobs.find_one({"_id": "a"}) or {})["n"] == 0  # and rolled back
+
+
+async def test_claim_first_takes_the_earliest_match_and_skips_the_rest(
+    jobs: AsyncCollection[Doc],
+) -> None:
+    await jobs.insert_many(
+        [
+            {"_id": "late", "status": "pending", "due": 3},
+            {"_id": "early", "status": "pending", "due": 1},
+            {"_id": "done", "status": "sent", "due": 0},
+            {"_id": "future", "status": "pending", "due": 9},
+        ]
+    )
+    query = {"status": "pending", "due": {"$lte": 5}}
+    take = {"$set": {"status": "taken"}}
+
+    order = []
+    while (doc := await claim_first(jobs, query, take, sort=[("due", ASCENDING)])) is not None:
+        order.append(doc["_id"])
+        assert doc["status"] == "taken"
+
+    assert order == ["early", "late"]
+    assert (await jobs.find_one({"_id": "done"}) or {})["status"] == "sent"
+    assert (await jobs.find_one({"_id": "future"}) or {})["status"] == "pending"
+
+
+async def test_concurrent_claimers_never_take_the_same_document(
+    jobs: AsyncCollection[Doc],
+) -> None:
+    """Claimers racing over the same candidates: each document is taken once, all
+    of them are taken, and the losers of a race move on to the next candidate."""
+    total = 40
+    await jobs.insert_many(
+        [{"_id": f"j{i:03}", "status": "pending", "due": i} for i in range(total)]
+    )
+    taken: Counter[str] = Counter()
+
+    async def claimer(name: str) -> None:
+        idle = 0
+        while idle < 3:
+            doc = await claim_first(
+                jobs,
+                {"status": "pending"},
+                {"$set": {"status": "taken", "by": name}},
+                sort=[("due", ASCENDING)],
+                candidates=3,
+            )
+            if doc is None:
+                idle += 1
+                continue
+            idle = 0
+            assert doc["by"] == name
+            taken[doc["_id"]] += 1
+
+    await asyncio.gather(*(claimer(f"c{i}") for i in range(6)))
+
+    assert sum(taken.values()) == total
+    assert set(taken.values()) == {1}
+    assert await jobs.count_documents({"status": "pending"}) == 0
