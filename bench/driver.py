@@ -93,6 +93,22 @@ class Config:
 # --- HTTP with latency records --------------------------------------------------------
 
 
+class Signed:
+    """The bearer headers of one signed-in user, renewed when the API answers 401.
+
+    Access tokens last 15 minutes; the portal then asks its user to sign in again,
+    and a student who pauses between steps (``--think``) or the staff of a long run
+    outlive theirs. ``sign_in`` answers a fresh access token through the client given.
+    """
+
+    def __init__(self, token: str, sign_in: Callable[[httpx.AsyncClient], Awaitable[str]]) -> None:
+        self.headers = bearer(token)
+        self._sign_in = sign_in
+
+    async def renew(self, client: httpx.AsyncClient) -> None:
+        self.headers = bearer(await self._sign_in(client))
+
+
 class Http:
     """Timed HTTP calls: every call is recorded under its endpoint's name.
 
@@ -121,8 +137,28 @@ class Http:
         url: str,
         *,
         client: httpx.AsyncClient | None = None,
+        auth: Signed | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
+        """One request; with ``auth`` its headers are sent, and on 401 the user signs
+        in again and the request is repeated once."""
+        response = await self._timed(method, name, url, client, auth, kwargs)
+        if response.status_code == 401 and auth is not None:
+            await auth.renew(client or self.client)
+            response = await self._timed(method, name, url, client, auth, kwargs)
+        return response
+
+    async def _timed(
+        self,
+        method: str,
+        name: str,
+        url: str,
+        client: httpx.AsyncClient | None,
+        auth: Signed | None,
+        kwargs: dict[str, Any],
+    ) -> httpx.Response:
+        if auth is not None:
+            kwargs = {**kwargs, "headers": auth.headers}
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         began = time.perf_counter()
@@ -497,7 +533,7 @@ class Intake:
 
     async def reviewer(
         self,
-        headers: dict[str, str],
+        staff: Signed,
         kind: str,
         act: Callable[[str], Awaitable[None]],
         stop: asyncio.Event,
@@ -517,7 +553,7 @@ class Intake:
                 f"GET /documents/queue?kind={kind}",
                 "/api/documents/queue",
                 params={"kind": kind, "limit": 500},
-                headers=headers,
+                auth=staff,
             )
             todo = [
                 i["id"]
@@ -562,21 +598,27 @@ class Intake:
             ),
             200,
         ).json()
+        email = activated["university_email"]
+
+        async def sign_in(through: httpx.AsyncClient) -> str:
+            session = expect(
+                await self.http.call(
+                    "POST",
+                    "POST /identity/sessions",
+                    "/api/identity/sessions",
+                    client=through,
+                    json={"email": email, "password": student.password},
+                ),
+                200,
+            ).json()
+            return str(session["access_token"])
+
         await think()
-        session = expect(
-            await call(
-                "POST",
-                "POST /identity/sessions",
-                "/api/identity/sessions",
-                json={"email": activated["university_email"], "password": student.password},
-            ),
-            200,
-        ).json()
-        me = bearer(session["access_token"])
+        me = Signed(await sign_in(client), sign_in)
         timeout = self.config.timeout
 
         async def get_mine() -> httpx.Response:
-            return await call("GET", "GET /registration/me", "/api/registration/me", headers=me)
+            return await call("GET", "GET /registration/me", "/api/registration/me", auth=me)
 
         await think()
         expect(await retry_while(get_mine, lambda r: r.status_code == 404, timeout), 200)
@@ -587,7 +629,7 @@ class Intake:
                 "PUT /registration/me/form",
                 "/api/registration/me/form",
                 json={"residency": FORM["residency"], "gender": FORM["gender"]},
-                headers=me,
+                auth=me,
             ),
             200,
         )
@@ -598,7 +640,7 @@ class Intake:
                 "POST /registration/me/submit",
                 "/api/registration/me/submit",
                 json=FORM,
-                headers=me,
+                auth=me,
             ),
             200,
         )
@@ -611,7 +653,7 @@ class Intake:
                 "/api/documents/me/documents",
                 data={"doc_type": "hk_permanent_id_card"},
                 files={"file": ("hkid.pdf", self.pdf, "application/pdf")},
-                headers=me,
+                auth=me,
             )
 
         await think()
@@ -623,7 +665,7 @@ class Intake:
                 "POST /documents/me/photo",
                 "/api/documents/me/photo",
                 files={"file": ("me.jpg", self.photo, "image/jpeg")},
-                headers=me,
+                auth=me,
             )
 
         await think()
@@ -647,7 +689,7 @@ class Intake:
                     "GET /card/me",
                     "/api/card/me",
                     client=client,
-                    headers=self.tokens[student.student_no],
+                    auth=self.tokens[student.student_no],
                 ),
                 200,
             ).json()
@@ -659,7 +701,7 @@ class Intake:
 
     async def run(self) -> dict[str, Any]:
         cfg = self.config
-        self.tokens: dict[str, dict[str, str]] = {}
+        self.tokens: dict[str, Signed] = {}
         # The shared pool serves the staff (students have clients of their own).
         limits = httpx.Limits(
             max_connections=4 * cfg.staff + 8,
@@ -671,9 +713,16 @@ class Intake:
             base_url=self.target.gateway_url, timeout=120, limits=limits
         ) as client:
             self.http = Http(client)
-            registry = bearer(await staff_token(client, "registry_officer"))
-            office = bearer(await staff_token(client, "card_office"))
-            await self.schedule(office)
+
+            async def registry_officer(through: httpx.AsyncClient) -> str:
+                return await staff_token(through, "registry_officer")
+
+            async def card_office(through: httpx.AsyncClient) -> str:
+                return await staff_token(through, "card_office")
+
+            registry = Signed(await registry_officer(client), registry_officer)
+            office = Signed(await card_office(client), card_office)
+            await self.schedule(office.headers)
             await self.topics.start()
             watchers = [
                 asyncio.create_task(self.mail.run(stop)),
@@ -687,7 +736,7 @@ class Intake:
                         "POST /documents/documents/{id}/verify",
                         f"/api/documents/documents/{item_id}/verify",
                         json={"expiry_date": "2035-01-31"},
-                        headers=registry,
+                        auth=registry,
                     ),
                     200,
                 )
@@ -698,7 +747,7 @@ class Intake:
                         "POST",
                         "POST /documents/photos/{id}/approve",
                         f"/api/documents/photos/{item_id}/approve",
-                        headers=office,
+                        auth=office,
                     ),
                     200,
                 )
@@ -712,7 +761,7 @@ class Intake:
             began_at = datetime.now(UTC)
             gate = asyncio.Semaphore(cfg.users)
             try:
-                await self.import_roster(registry)
+                await self.import_roster(registry.headers)
                 imported = time.monotonic()
                 journeys = [
                     asyncio.create_task(self._guarded(s, self.journey(s, gate)))

@@ -65,7 +65,7 @@ async def test_update_by_id_upserts_and_refuses_an_id_in_the_condition(
 
     assert first == {"_id": "counter", "seq": 1}
     assert second == {"_id": "counter", "seq": 2}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="doc_id"):
         await update_by_id(jobs, "counter", {"$inc": {"seq": 1}}, where={"_id": "other"})
 
 
@@ -74,14 +74,15 @@ async def test_update_by_id_inside_a_transaction_reads_its_own_write(
 ) -> None:
     await jobs.insert_one({"_id": "a", "n": 0})
 
-    async with mongo.start_session() as session:
-        async with await session.start_transaction():
-            inside = await update_by_id(jobs, "a", {"$inc": {"n": 5}}, session=session)
-            outside = await jobs.find_one({"_id": "a"})
-            await session.abort_transaction()
+    async with mongo.start_session() as session, await session.start_transaction():
+        inside = await update_by_id(jobs, "a", {"$inc": {"n": 5}}, session=session)
+        outside = await jobs.find_one({"_id": "a"})
+        await session.abort_transaction()
 
-    assert inside is not None and inside["n"] == 5
-    assert outside is not None and outside["n"] == 0  # not visible before commit
+    assert inside is not None
+    assert inside["n"] == 5
+    assert outside is not None
+    assert outside["n"] == 0  # not visible outside before commit
     assert (await jobs.find_one({"_id": "a"}) or {})["n"] == 0  # and rolled back
 
 
