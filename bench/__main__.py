@@ -32,7 +32,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="mean pause of a student before each step, in seconds (default 0: none)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=840.0, help="give up on the cohort after (s)"
+        "--timeout",
+        type=float,
+        default=None,
+        help="give up on the cohort after (s); default 840, plus 15 times --think",
     )
     parser.add_argument(
         "--reuse",
@@ -65,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         n=args.n,
         users=min(args.users, args.n),
         staff=args.staff,
-        timeout=args.timeout,
+        # Seven pauses a journey, and the slowest students' pauses add up.
+        timeout=args.timeout if args.timeout is not None else 840.0 + 15 * args.think,
         think=args.think,
     )
     if args.reuse:

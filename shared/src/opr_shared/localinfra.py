@@ -689,9 +689,10 @@ class LocalInfra:
             kafka_bootstrap=f"{LOOPBACK}:{self.ports.kafka}",
             # No retryable writes on the local database: SecantusDB keeps a record
             # of each one (30 minutes, up to 10,000) and walks the whole list on
-            # every write, sorting it once full: about 6 ms a write by the
-            # thousandth student. Writes on loopback are not retried anyway; the
-            # drivers' commit retry and the services' own redelivery still apply.
+            # every write, sorting it once full (about 6 ms a write past 10,000).
+            # The driver then does not repeat a write whose connection dropped; on
+            # loopback that happens only when a server stops, and the services'
+            # redelivery covers it (the driver still retries a transaction commit).
             mongodb_uri=(
                 f"mongodb://{LOOPBACK}:{self.ports.mongodb}/?directConnection=true&retryWrites=false"
             ),
