@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -25,12 +23,11 @@ from fastapi.responses import JSONResponse
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import IndexModel
 
 from opr_shared.auth import JwksFetcher, KeySet, TokenVerifier, http_jwks
 from opr_shared.events.envelope import dead_letter_topic_for, topic_for
-from opr_shared.jsonlog import correlation_id_var
 from opr_shared.messaging.admin import dead_letter_router
 from opr_shared.messaging.connection import kafka_client_options, kafka_security
 from opr_shared.messaging.consumer import EventConsumer, KafkaDeadLetterSink, Record, Subscriptions
@@ -45,16 +42,10 @@ from opr_shared.store.mongo import (
 )
 from opr_shared.store.objects import ObjectStore
 from opr_shared.store.outbox import OutboxRelay
+from opr_shared.web import BodyLimit, RequestContext
+from opr_shared.web import body_limits as web_body_limits
 
 log = logging.getLogger(__name__)
-
-HTTP_REQUESTS = Counter(
-    "http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
-)
-HTTP_LATENCY = Histogram(
-    "http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"]
-)
-CORRELATION_HEADER = "X-Correlation-ID"
 
 
 class KafkaProducer:
@@ -371,10 +362,16 @@ def create_http_app(
     title: str,
     description: str,
     version: str = "0.1.0",
+    body_limits: Mapping[str, int | None] | None = None,
 ) -> FastAPI:
     """The service's FastAPI app: its routers under ``/api/<service>``, plus the
     shared ``/healthz``, ``/readyz`` and ``/metrics`` at the root (not routed by
-    the Ingress)."""
+    the Ingress).
+
+    Request bodies are capped at ``settings.max_body_bytes``; ``body_limits``
+    names the routes (path under the prefix) that take more, or ``None`` for a
+    route that streams and caps its body itself.
+    """
     service = runtime.service
     prefix = f"/api/{service}"
     app = FastAPI(
@@ -413,25 +410,13 @@ def create_http_app(
 
     app.include_router(probes)
 
-    @app.middleware("http")
-    async def correlate(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get(CORRELATION_HEADER, "")
-        correlation_id = incoming if 0 < len(incoming) <= 128 else str(uuid.uuid4())
-        token = correlation_id_var.set(correlation_id)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            correlation_id_var.reset(token)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(service, request.method, path, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(service, request.method, path).observe(time.perf_counter() - started)
-        response.headers[CORRELATION_HEADER] = correlation_id
-        return response
-
+    # Added last = outermost: refusals for size are counted and correlated too.
+    app.add_middleware(
+        BodyLimit,
+        default=runtime.settings.max_body_bytes,
+        limits=web_body_limits(prefix, body_limits or {}),
+    )
+    app.add_middleware(RequestContext, service=service)
     return app
 
 

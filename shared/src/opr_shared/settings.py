@@ -58,6 +58,12 @@ class ServiceSettings(BaseSettings):
     s3_bucket: str | None = None
     s3_region: str = "us-east-1"
 
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body a route takes unless it names its own limit (413 above).",
+    )
+
     # Outbox relay
     outbox_relay_enabled: bool = True
     outbox_sweep_seconds: float = 2.0

@@ -5,7 +5,7 @@ import { api } from "../../api";
 import { Alert } from "../../components";
 import { useT } from "../../context";
 import type { Key } from "../../i18n";
-import { Cell, describe, type Said, said, Say, useFormat } from "./ui";
+import { Cell, describe, type Said, said, Say, StaffField, useFormat } from "./ui";
 
 interface StaffSlot {
   slot_id: string;
@@ -125,21 +125,8 @@ function AddSlot(props: { schedule: Schedule; onSaved: (s: Schedule) => void }) 
   }
 
   const input = (key: keyof typeof form, id: string, label: Key, type = "text") => (
-    <div class="field">
-      <label for={id}>{t(label)}</label>
-      {type === "textarea" ? (
-        <textarea id={id} rows={2} value={form[key]}
-          aria-invalid={problems[key] ? "true" : undefined}
-          aria-describedby={problems[key] ? `${id}-error` : undefined}
-          onInput={(e) => setForm({ ...form, [key]: (e.currentTarget as HTMLTextAreaElement).value })} />
-      ) : (
-        <input id={id} type={type} value={form[key]} min={type === "number" ? 1 : undefined}
-          aria-invalid={problems[key] ? "true" : undefined}
-          aria-describedby={problems[key] ? `${id}-error` : undefined}
-          onInput={(e) => setForm({ ...form, [key]: (e.currentTarget as HTMLInputElement).value })} />
-      )}
-      {problems[key] && <p class="field-error" id={`${id}-error`}><Say it={problems[key]} /></p>}
-    </div>
+    <StaffField id={id} label={label} type={type} value={form[key]} problem={problems[key]}
+      min={type === "number" ? 1 : undefined} onInput={(value) => setForm({ ...form, [key]: value })} />
   );
 
   return (

@@ -4,7 +4,7 @@ import { api } from "../../api";
 import { Alert } from "../../components";
 import { useT } from "../../context";
 import type { Key } from "../../i18n";
-import { Cell, describe, type Said, said, Say, useFormat } from "./ui";
+import { Cell, describe, type Said, said, Say, StaffField, useFormat } from "./ui";
 
 interface Intake {
   intake_year: number;
@@ -55,14 +55,8 @@ function CalendarForm(props: { onSaved: () => void }) {
   }
 
   const input = (key: "year" | "deadline" | "termStart", id: string, label: Key, type: string) => (
-    <div class="field">
-      <label for={id}>{t(label)}</label>
-      <input id={id} type={type} value={form[key]} inputMode={key === "year" ? "numeric" : undefined}
-        aria-invalid={problems[key] ? "true" : undefined}
-        aria-describedby={problems[key] ? `${id}-error` : undefined}
-        onInput={(e) => setForm({ ...form, [key]: (e.currentTarget as HTMLInputElement).value })} />
-      {problems[key] && <p class="field-error" id={`${id}-error`}><Say it={problems[key]} /></p>}
-    </div>
+    <StaffField id={id} label={label} type={type} value={form[key]} problem={problems[key]}
+      inputMode={key === "year" ? "numeric" : undefined} onInput={(value) => setForm({ ...form, [key]: value })} />
   );
 
   return (

@@ -75,3 +75,35 @@ export function Cell(props: { label: string; children: ComponentChildren; class?
     </td>
   );
 }
+
+/** A labelled input (or text area) of a staff form, with its problem said in the page's language. */
+export function StaffField(props: {
+  id: string;
+  label: Key;
+  value: string;
+  onInput: (value: string) => void;
+  problem?: Said | null;
+  type?: string;
+  inputMode?: "numeric" | "text";
+  min?: number;
+}) {
+  const t = useT();
+  const { id, problem } = props;
+  const described = {
+    "aria-invalid": problem ? ("true" as const) : undefined,
+    "aria-describedby": problem ? `${id}-error` : undefined,
+  };
+  const read = (e: Event) => props.onInput((e.currentTarget as HTMLInputElement | HTMLTextAreaElement).value);
+  return (
+    <div class="field">
+      <label for={id}>{t(props.label)}</label>
+      {props.type === "textarea" ? (
+        <textarea id={id} rows={2} value={props.value} {...described} onInput={read} />
+      ) : (
+        <input id={id} type={props.type ?? "text"} value={props.value} min={props.min}
+          inputMode={props.inputMode} {...described} onInput={read} />
+      )}
+      {problem && <p class="field-error" id={`${id}-error`}><Say it={problem} /></p>}
+    </div>
+  );
+}

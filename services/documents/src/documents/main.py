@@ -55,4 +55,6 @@ def create_app(
         routers=[build_router(upload_rules(own))],
         title="Documents",
         description="Identity and visa documents, card photos, content checks and verification.",
+        # Uploads stream their multipart body and stop at the file limit themselves.
+        body_limits={"/me/documents": None, "/me/photo": None},
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import FastAPI
+from opr_shared.demo import DEMO_STAFF, DEMO_STAFF_PASSWORD
 from opr_shared.runtime import ServiceRuntime, create_http_app
 from opr_shared.settings import ServiceSettings
-from opr_shared.testing.journey import DEMO_STAFF, DEMO_STAFF_PASSWORD
 
 from identity import messaging
 from identity.api.accounts import router as accounts_router
@@ -85,6 +85,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         routers=[admissions_router, accounts_router],
         title="Identity",
         description="Admitted-student roster, invitations, accounts, logins and tokens.",
+        body_limits={"/admissions/import": identity.settings.import_max_bytes},
     )
     app.state.identity = identity
     return app

@@ -13,6 +13,11 @@ class Settings(ServiceSettings):
     activation_token_ttl_hours: int = Field(default=14 * 24, ge=1)
     import_chunk_size: int = Field(default=200, ge=1, le=2000)
     import_max_rows: int = Field(default=50_000, ge=1, description="Rows one import may carry.")
+    import_max_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        description="Largest roster body (JSON or CSV) one import may send; 413 above.",
+    )
 
     university_email_domain: str = Field(
         default="university.example",

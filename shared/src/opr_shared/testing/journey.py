@@ -11,6 +11,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from opr_shared.demo import DEMO_STAFF, DEMO_STAFF_PASSWORD
+
+__all__ = ["DEMO_STAFF", "DEMO_STAFF_PASSWORD"]  # re-exported for tests
+
 
 def roster_row(student_no: str, **overrides: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
@@ -46,15 +50,6 @@ async def eventually_get(
         if response.status_code == 200 or loop.time() > deadline:
             return response
         await asyncio.sleep(0.2)
-
-
-# Demo staff accounts that identity creates in development (documented in the README).
-DEMO_STAFF = {
-    "registry_officer": "registry.officer@staff.university.example",
-    "card_office": "card.office@staff.university.example",
-    "admin": "admin@staff.university.example",
-}
-DEMO_STAFF_PASSWORD = "Demo-Staff-2026!"  # noqa: S105 - the documented development demo password
 
 
 def bearer(token: str) -> dict[str, str]:
