@@ -1,7 +1,8 @@
 """The local S3 server (``localbucket``) with what the local Kafka broker needs of it:
 ``If-Match`` honoured on PutObject (localbucket ignores it), listings that read
-only the prefix's folder and are reused until that folder changes, and no Nagle
-delay on kept-alive connections.
+only the prefix's folder, answered from an index of that folder kept current by
+the server's own writes (and reused whole until the folder changes), and no
+Nagle delay on kept-alive connections.
 
 The broker (Tansu) reserves offsets by rewriting a partition's ``watermark.json``
 with ``If-Match``. Without the check two concurrent produces to one partition
@@ -27,12 +28,14 @@ from __future__ import annotations
 import os
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from http import HTTPStatus
 from pathlib import Path, PurePosixPath
 from typing import Any
+from xml.sax.saxutils import escape
 
 import localbucket
-from localbucket import TEMP_PREFIX, S3Handler, etag_matches, object_etag
+from localbucket import TEMP_PREFIX, S3Handler, etag_matches, iso_timestamp, object_etag
 
 Entry = tuple[str, Path]
 
@@ -72,10 +75,24 @@ def list_page(
 ) -> tuple[list[Entry], list[str], bool, str]:
     """One page of a listing: objects, common prefixes, truncated?, the last entry named
     (``K:<key>`` or ``P:<common prefix>``, what a continuation token carries)."""
+    return page_of(
+        keys_under(bucket_dir, prefix), prefix, delimiter, marker, marker_is_prefix, max_keys
+    )
+
+
+def page_of(
+    entries: Iterable[Entry],
+    prefix: str,
+    delimiter: str,
+    marker: str,
+    marker_is_prefix: bool,
+    max_keys: int,
+) -> tuple[list[Entry], list[str], bool, str]:
+    """:func:`list_page` over ``entries``: every key starting with ``prefix``, sorted."""
     objects: list[Entry] = []
     prefixes: list[str] = []
     last = ""
-    for key, path in keys_under(bucket_dir, prefix):
+    for key, path in entries:
         if marker and (
             key.encode() <= marker.encode() or (marker_is_prefix and key.startswith(marker))
         ):
@@ -169,6 +186,146 @@ class ListingCache:
 LISTINGS = ListingCache()
 
 
+def entry_details(path: Path) -> bytes:
+    """What a listing says of the object at ``path`` after its key, as localbucket
+    renders it (last modified, ETag, size, storage class)."""
+    stat = path.stat()
+    return (
+        f"<LastModified>{iso_timestamp(stat.st_mtime)}</LastModified>"
+        f'<ETag>"{object_etag(path)}"</ETag>'
+        f"<Size>{stat.st_size}</Size><StorageClass>STANDARD</StorageClass>"
+    ).encode()
+
+
+class _Folder:
+    def __init__(self, entries: dict[str, tuple[Path, bytes]]) -> None:
+        self.entries = entries
+        self._sorted: list[Entry] | None = None
+
+    def sorted(self) -> list[Entry]:
+        if self._sorted is None:
+            self._sorted = sorted(
+                ((key, path) for key, (path, _) in self.entries.items()),
+                key=lambda entry: entry[0].encode(),
+            )
+        return self._sorted
+
+    def set(self, key: str, path: Path, details: bytes | None) -> None:
+        if details is None:
+            self.entries.pop(key, None)
+        else:
+            self.entries[key] = (path, details)
+        self._sorted = None
+
+
+class ListingIndex:
+    """The objects under each folder listed so far, with what a listing says of
+    each, kept current by this server's own writes and deletes.
+
+    The broker lists a partition's whole ``records/`` folder on each read and
+    writes a new object there with each produce, so an answer kept by
+    :class:`ListingCache` rarely outlives the next produce; walking the folder,
+    stat-ing and rendering every batch again cost the broker's storage most of its
+    CPU, growing with every record ever written. A folder is walked once; then each
+    write or delete updates its one entry.
+
+    A folder walked while something under it changed is not kept (its generation
+    moved during the walk). Requests this does not follow (multipart uploads,
+    multi-object deletes, bucket deletion) drop every folder, and none is used or
+    kept while one is under way. The server is the only writer of its data folder.
+    """
+
+    MAX_FOLDERS = 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._folders: dict[Path, _Folder] = {}
+        self._details: dict[Path, bytes] = {}
+        self._generations: dict[Path, int] = {}
+        self._unfollowed_in_flight = 0
+
+    def entries(self, bucket_dir: Path, folder: Path) -> list[Entry]:
+        """Every ``(key, path)`` under ``folder``, sorted as S3 sorts keys."""
+        with self._lock:
+            known = self._folders.get(folder)
+            if known is not None and not self._unfollowed_in_flight:
+                return known.sorted()
+            generation = self._generations.get(folder, 0)
+            keep = not self._unfollowed_in_flight
+        walked: dict[str, tuple[Path, bytes]] = {}
+        for key, path in keys_under(bucket_dir, folder.relative_to(bucket_dir).as_posix() + "/"):
+            try:
+                walked[key] = (path, entry_details(path))
+            except FileNotFoundError:
+                continue  # deleted since the walk saw it
+        found = _Folder(walked)
+        with self._lock:
+            if (
+                keep
+                and not self._unfollowed_in_flight
+                and self._generations.get(folder, 0) == generation
+            ):
+                if len(self._folders) >= self.MAX_FOLDERS:
+                    self._forget()
+                self._folders[folder] = found
+                self._details.update(walked.values())
+        return found.sorted()
+
+    def details(self, path: Path) -> bytes:
+        """What a listing says of the object at ``path``."""
+        with self._lock:
+            known = self._details.get(path)
+        return known if known is not None else entry_details(path)
+
+    def changed(self, path: Path, bucket_dir: Path) -> None:
+        """The object at ``path`` was written or deleted (after the fact)."""
+        key = path.relative_to(bucket_dir).as_posix()
+        with self._lock:
+            holders = []
+            for folder in _folders_holding(path, bucket_dir):
+                self._generations[folder] = self._generations.get(folder, 0) + 1
+                if folder in self._folders:
+                    holders.append(self._folders[folder])
+            if not holders and path not in self._details:
+                return
+            try:
+                details = entry_details(path) if path.is_file() else None
+            except FileNotFoundError:
+                details = None
+            for known in holders:
+                known.set(key, path, details)
+            if details is None:
+                self._details.pop(path, None)
+            else:
+                self._details[path] = details
+
+    def begin_unfollowed(self) -> None:
+        with self._lock:
+            self._unfollowed_in_flight += 1
+            self._forget()
+
+    def end_unfollowed(self) -> None:
+        with self._lock:
+            self._unfollowed_in_flight -= 1
+            self._forget()
+
+    def _forget(self) -> None:
+        self._folders.clear()
+        self._details.clear()
+
+
+def _folders_holding(path: Path, bucket_dir: Path) -> Iterable[Path]:
+    folder = path.parent
+    while True:
+        yield folder
+        if folder == bucket_dir or folder == folder.parent:
+            return
+        folder = folder.parent
+
+
+INDEX = ListingIndex()
+
+
 class KeyLocks:
     """Locks for object paths: a fixed set, each shared by the paths hashing to it."""
 
@@ -204,7 +361,37 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
         marker_is_prefix: bool,
         max_keys: int,
     ) -> tuple[list[Entry], list[str], bool, str]:
-        return list_page(bucket_dir, prefix, delimiter, marker, marker_is_prefix, max_keys)
+        folder = listing_root(bucket_dir, prefix)
+        if folder == bucket_dir:
+            # The whole bucket (or a prefix that is no folder of it): walked each time.
+            return list_page(bucket_dir, prefix, delimiter, marker, marker_is_prefix, max_keys)
+        return page_of(
+            (entry for entry in INDEX.entries(bucket_dir, folder) if entry[0].startswith(prefix)),
+            prefix,
+            delimiter,
+            marker,
+            marker_is_prefix,
+            max_keys,
+        )
+
+    # The entries of a listing are rendered from the index, as text, and spliced
+    # into the rest of the answer, which localbucket builds as before.
+    _entries_xml: bytes | None = None
+
+    def _add_list_entries(
+        self, root: ET.Element, contents: list[Entry], common_prefixes: list[str], encode: Any
+    ) -> None:
+        parts: list[bytes] = []
+        for key, path in contents:
+            parts.append(b"<Contents><Key>" + escape(encode(key)).encode() + b"</Key>")
+            parts.append(INDEX.details(path) + b"</Contents>")
+        for common in common_prefixes:
+            parts.append(
+                b"<CommonPrefixes><Prefix>"
+                + escape(encode(common)).encode()
+                + b"</Prefix></CommonPrefixes>"
+            )
+        self._entries_xml = b"".join(parts)
 
     # -- the listing cache ------------------------------------------------------
 
@@ -226,6 +413,12 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
 
     def _send_xml(self, root: ET.Element) -> None:
         body = ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+        entries, self._entries_xml = self._entries_xml, None
+        if entries:
+            closing = b"</" + root.tag.encode() + b">"
+            if not body.endswith(closing):
+                raise RuntimeError("a listing's answer does not end with its root element")
+            body = body[: -len(closing)] + entries + closing
         if self._caching is not None:
             folder, version = self._caching
             LISTINGS.put(folder, self.path, version, body)
@@ -245,6 +438,7 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
                 etag: str = super()._write_object(bucket, key, write)
         finally:
             LISTINGS.changed(target, self._bucket_dir(bucket))
+            INDEX.changed(target, self._bucket_dir(bucket))
         return etag
 
     def _get(self, bucket: str, key: str, include_body: bool) -> None:
@@ -256,24 +450,45 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
         with WRITES.lock_for(self._object_path(bucket, key)):
             super()._get(bucket, key, include_body)
 
+    # localbucket's delete sends its answer itself: what the delete changed is
+    # recorded just before that answer goes out, so a listing the client asks for
+    # after it never shows the deleted object.
+    _deleted: tuple[Path, Path] | None = None
+
     def _delete_object(self, bucket: str, key: str) -> None:
+        self._deleted = (self._object_path(bucket, key), self._bucket_dir(bucket))
         try:
             super()._delete_object(bucket, key)
         finally:
-            LISTINGS.changed(self._object_path(bucket, key), self._bucket_dir(bucket))
+            self._record_delete()
+
+    def _send_headers(self, status: HTTPStatus, length: int, headers: Any = None) -> None:
+        self._record_delete()
+        super()._send_headers(status, length, headers)
+
+    def _record_delete(self) -> None:
+        if self._deleted is not None:
+            target, bucket_dir = self._deleted
+            self._deleted = None
+            LISTINGS.changed(target, bucket_dir)
+            INDEX.changed(target, bucket_dir)
 
     def do_POST(self) -> None:
         LISTINGS.begin_unfollowed()
+        INDEX.begin_unfollowed()
         try:
             super().do_POST()
         finally:
+            INDEX.end_unfollowed()
             LISTINGS.end_unfollowed()
 
     def _delete_bucket(self, bucket: str) -> None:
         LISTINGS.begin_unfollowed()
+        INDEX.begin_unfollowed()
         try:
             super()._delete_bucket(bucket)
         finally:
+            INDEX.end_unfollowed()
             LISTINGS.end_unfollowed()
 
 
