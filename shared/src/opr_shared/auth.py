@@ -189,7 +189,12 @@ def verifier_of(request: Request) -> TokenVerifier:
     return verifier
 
 
+# Where the verified caller is kept in the request's scope (read by the staff audit).
+PRINCIPAL_SCOPE_KEY = "opr.principal"
+
+
 async def current_principal(
+    request: Request,
     verifier: Annotated[TokenVerifier, Depends(verifier_of)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -200,13 +205,15 @@ async def current_principal(
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
-        return await verifier.verify(credentials.credentials)
+        principal = await verifier.verify(credentials.credentials)
     except InvalidToken as exc:
         raise HTTPException(
             401,
             "invalid or expired token",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         ) from exc
+    request.scope[PRINCIPAL_SCOPE_KEY] = principal
+    return principal
 
 
 def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:

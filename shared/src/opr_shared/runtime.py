@@ -34,6 +34,7 @@ from opr_shared.messaging.consumer import EventConsumer, KafkaDeadLetterSink, Re
 from opr_shared.messaging.lanes import PartitionLanes
 from opr_shared.settings import ServiceSettings
 from opr_shared.store.mongo import (
+    STAFF_AUDIT,
     Document,
     UnitOfWork,
     ensure_indexes,
@@ -416,7 +417,12 @@ def create_http_app(
         default=runtime.settings.max_body_bytes,
         limits=web_body_limits(prefix, body_limits or {}),
     )
-    app.add_middleware(RequestContext, service=service)
+    staff_audit = runtime.db[STAFF_AUDIT]
+
+    async def audit(entry: dict[str, Any]) -> None:
+        await staff_audit.insert_one(entry)
+
+    app.add_middleware(RequestContext, service=service, audit=audit)
     return app
 
 

@@ -2,7 +2,12 @@
 
 - :class:`RequestContext` gives each request a correlation id (the caller's, or a
   new one), echoes it in the answer and counts the request and its latency by
-  route and status.
+  route and status. Given an audit sink, it also records every request by staff
+  that could change something (any method but GET, HEAD and OPTIONS): who, with
+  which role, what (method, route, path), the answer's status, when, and the
+  correlation id that ties it to the logs and the events it caused. Refusals are
+  recorded too. Bodies are not: they carry personal data the records already
+  hold.
 - :class:`BodyLimit` refuses a request body larger than its route takes with
   413 and a reason, before the route has read more than the limit: a 4 MB
   sign-in is refused, not parsed. Routes that take large bodies name their own
@@ -18,15 +23,21 @@ is declared, while these limits come from each service's settings at start-up.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from opr_shared.auth import PRINCIPAL_SCOPE_KEY, Principal
 from opr_shared.jsonlog import correlation_id_var
+
+log = logging.getLogger(__name__)
 
 HTTP_REQUESTS = Counter(
     "http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
@@ -36,6 +47,13 @@ HTTP_LATENCY = Histogram(
 )
 CORRELATION_HEADER = "X-Correlation-ID"
 _CORRELATION_KEY = CORRELATION_HEADER.lower().encode()
+
+AuditSink = Callable[[dict[str, Any]], Awaitable[None]]
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# How much of a refused body is read and dropped so the answer reaches a proxy
+# that is still sending it (the Ingress takes at most 12 MB).
+DRAIN_BYTES = 16 * 1024 * 1024
 
 # What a route takes when it says nothing: far above any form or staff action,
 # far below what would hurt a service to hold in memory.
@@ -50,11 +68,13 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 class RequestContext:
-    """Correlation id, request count and latency for every HTTP request."""
+    """Correlation id, request count and latency for every HTTP request; staff
+    requests that may change something go to ``audit``."""
 
-    def __init__(self, app: ASGIApp, *, service: str) -> None:
+    def __init__(self, app: ASGIApp, *, service: str, audit: AuditSink | None = None) -> None:
         self.app = app
         self.service = service
+        self.audit = audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,12 +101,44 @@ class RequestContext:
         try:
             await self.app(scope, receive, answer)
         finally:
-            correlation_id_var.reset(token)
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             method = scope.get("method", "?")
             HTTP_REQUESTS.labels(self.service, method, path, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, path).observe(time.perf_counter() - started)
+            principal = scope.get(PRINCIPAL_SCOPE_KEY)
+            if (
+                self.audit is not None
+                and isinstance(principal, Principal)
+                and principal.is_staff
+                and method not in READ_ONLY_METHODS
+            ):
+                await self._record(
+                    self.audit,
+                    {
+                        "at": datetime.now(UTC),
+                        "service": self.service,
+                        "actor": principal.subject,
+                        "role": principal.role.value,
+                        "method": method,
+                        "route": path,
+                        "path": scope.get("path", ""),
+                        "status": status,
+                        "correlation_id": correlation_id,
+                    },
+                )
+            correlation_id_var.reset(token)
+
+    @staticmethod
+    async def _record(audit: AuditSink, entry: dict[str, Any]) -> None:
+        try:
+            await audit(entry)
+        except Exception:
+            # The answer has gone; the log line keeps the record instead.
+            log.exception(
+                "staff action not written to the audit trail",
+                extra={key: str(value) for key, value in entry.items()},
+            )
 
 
 class BodyLimit:
@@ -95,8 +147,13 @@ class BodyLimit:
     ``limits`` maps a path (as the request names it, prefix included) to that
     route's limit in bytes, or to ``None`` for a route that streams and caps its
     body itself; every other path gets ``default``. A declared Content-Length
-    over the limit is refused before anything is read; a body sent without one
-    is counted as it arrives and refused once it passes the limit.
+    over the limit is refused before the route sees anything; a body sent without
+    one is counted as it arrives and refused once it passes the limit.
+
+    A refused body is read to its end and dropped (never held) before the answer,
+    up to ``drain`` bytes: a proxy still sending it would otherwise see the
+    connection close under it and answer 502 instead of this 413. Beyond that
+    the answer goes at once and the connection is closed.
     """
 
     def __init__(
@@ -105,10 +162,12 @@ class BodyLimit:
         *,
         default: int = DEFAULT_MAX_BODY_BYTES,
         limits: Mapping[str, int | None] | None = None,
+        drain: int = DRAIN_BYTES,
     ) -> None:
         self.app = app
         self.default = default
         self.limits = dict(limits or {})
+        self.drain = drain
 
     def limit_for(self, path: str) -> int | None:
         return self.limits.get(path.rstrip("/") or "/", self.default)
@@ -123,7 +182,8 @@ class BodyLimit:
             return
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _refuse(send, limit)
+            drained = int(declared) <= self.drain and await _drain(receive, 0, self.drain)
+            await _refuse(send, limit, close=not drained)
             return
         received = 0
         started = False
@@ -134,6 +194,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    if message.get("more_body", False):
+                        await _drain(receive, received, self.drain)
                     # Raised inside the route's body read: FastAPI passes an
                     # HTTPException raised there on to its handler, which answers.
                     raise HTTPException(413, _reason(limit))
@@ -158,13 +220,27 @@ def _reason(limit: int) -> str:
     return f"the request body is larger than this route takes ({limit} bytes)"
 
 
-async def _refuse(send: Send, limit: int) -> None:
+async def _drain(receive: Receive, received: int, budget: int) -> bool:
+    """Read the rest of a request body and drop it; False if it passes ``budget``
+    bytes in all or the client goes away first."""
+    while received <= budget:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        received += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return received <= budget
+    return False
+
+
+async def _refuse(send: Send, limit: int, *, close: bool = False) -> None:
     body = json.dumps({"detail": _reason(limit)}).encode()
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
     ]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -1,13 +1,23 @@
-"""The shared HTTP edge: body limits (413 with a reason) and request context."""
+"""The shared HTTP edge: body limits (413 with a reason), request context and the
+staff audit trail."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from opr_shared.auth import (
+    KeySet,
+    Principal,
+    Role,
+    TokenVerifier,
+    current_student,
+    require_roles,
+)
+from opr_shared.testing.service import TestSigner
 from opr_shared.web import CORRELATION_HEADER, HTTP_REQUESTS, BodyLimit, RequestContext
 from pydantic import BaseModel
 
@@ -168,3 +178,132 @@ async def test_requests_are_counted_by_route_and_status(client: httpx.AsyncClien
     assert _count("/api/svc/sessions", "200") == ok_before + 1
     # Refused before routing: no route is known yet.
     assert _count("unmatched", "413") == refused_before + 1
+
+
+# --- the staff audit trail ------------------------------------------------------
+
+SIGNER = TestSigner()
+# Module level: the route annotations below are resolved in this module's names.
+OFFICER = require_roles(Role.REGISTRY_OFFICER, Role.ADMIN)
+
+
+def audited_app(trail: list[dict[str, Any]]) -> FastAPI:
+    app = FastAPI()
+    app.state.token_verifier = TokenVerifier(KeySet(SIGNER.jwks))
+
+    @app.post("/api/svc/documents/{document_id}/verify")
+    async def verify(
+        document_id: str, who: Annotated[Principal, Depends(OFFICER)]
+    ) -> dict[str, str]:
+        if document_id == "missing":
+            raise HTTPException(404, "no such document")
+        return {"verified": document_id}
+
+    @app.get("/api/svc/queue")
+    async def queue(who: Annotated[Principal, Depends(OFFICER)]) -> list[str]:
+        return []
+
+    @app.post("/api/svc/me/form")
+    async def own_form(who: Annotated[Principal, Depends(current_student)]) -> dict[str, str]:
+        return {"saved": "yes"}
+
+    async def sink(entry: dict[str, Any]) -> None:
+        trail.append(entry)
+
+    app.add_middleware(RequestContext, service="svc", audit=sink)
+    return app
+
+
+async def test_staff_actions_are_recorded_with_who_what_and_the_outcome() -> None:
+    trail: list[dict[str, Any]] = []
+    transport = httpx.ASGITransport(app=audited_app(trail))
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        officer = SIGNER.headers(Role.REGISTRY_OFFICER)
+        done = await client.post(
+            "/api/svc/documents/d-1/verify", headers={**officer, CORRELATION_HEADER: "c-42"}
+        )
+        missing = await client.post("/api/svc/documents/missing/verify", headers=officer)
+        refused = await client.post(
+            "/api/svc/documents/d-2/verify", headers=SIGNER.headers(Role.CARD_OFFICE)
+        )
+        # Not recorded: reads, students' own actions, callers without a valid token.
+        await client.get("/api/svc/queue", headers=officer)
+        await client.post("/api/svc/me/form", headers=SIGNER.headers(Role.STUDENT, "20260001"))
+        await client.post("/api/svc/documents/d-3/verify")
+    assert (done.status_code, missing.status_code, refused.status_code) == (200, 404, 403)
+    assert [(e["actor"], e["role"], e["path"], e["status"]) for e in trail] == [
+        ("registry_officer.tester", "registry_officer", "/api/svc/documents/d-1/verify", 200),
+        ("registry_officer.tester", "registry_officer", "/api/svc/documents/missing/verify", 404),
+        ("card_office.tester", "card_office", "/api/svc/documents/d-2/verify", 403),
+    ]
+    first = trail[0]
+    assert first["route"] == "/api/svc/documents/{document_id}/verify"
+    assert first["method"] == "POST"
+    assert first["service"] == "svc"
+    assert first["correlation_id"] == "c-42"
+    assert first["at"].tzinfo is not None
+
+
+async def test_an_audit_that_cannot_be_written_does_not_fail_the_action(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = audited_app([])
+
+    async def broken(entry: dict[str, Any]) -> None:
+        raise ConnectionError("database away")
+
+    app.user_middleware.clear()
+    app.add_middleware(RequestContext, service="svc", audit=broken)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        answer = await client.post(
+            "/api/svc/documents/d-1/verify", headers=SIGNER.headers(Role.ADMIN)
+        )
+    assert answer.status_code == 200
+    assert "staff action not written to the audit trail" in caplog.text
+
+
+async def run_refusal(declared: int | None, chunks: int, drain: int) -> tuple[int, list[Any]]:
+    """Feed BodyLimit a body of ``chunks`` chunks of 1 KiB; answer how many it read
+    and what it sent."""
+    read = 0
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal read
+        read += 1
+        return {"type": "http.request", "body": b"x" * 1024, "more_body": read < chunks}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        raise AssertionError("the route must not get the whole body")
+
+    headers = [(b"content-length", str(declared).encode())] if declared is not None else []
+    scope = {"type": "http", "method": "POST", "path": "/api/svc/x", "headers": headers}
+    limit = BodyLimit(route, default=4 * 1024, drain=drain)
+    await limit(scope, receive, send)
+    return read, sent
+
+
+async def test_a_refused_body_is_read_to_its_end_before_the_answer() -> None:
+    # Declared 20 KiB against 4 KiB: all 20 chunks read and dropped, then 413.
+    read, sent = await run_refusal(20 * 1024, 20, drain=64 * 1024)
+    assert read == 20
+    assert sent[0]["status"] == 413
+    assert (b"connection", b"close") not in sent[0]["headers"]
+    # Streamed without a length: drained after passing the limit too.
+    read, _ = await run_refusal(None, 20, drain=64 * 1024)
+    assert read == 20
+
+
+async def test_a_body_beyond_what_is_drained_gets_the_answer_at_once_and_a_close() -> None:
+    read, sent = await run_refusal(200 * 1024, 200, drain=64 * 1024)
+    assert read == 0
+    assert sent[0]["status"] == 413
+    assert (b"connection", b"close") in sent[0]["headers"]
+    read, _ = await run_refusal(None, 200, drain=64 * 1024)
+    assert read < 70  # stopped once past the budget

@@ -6,13 +6,14 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from opr_shared.auth import JwksFetcher
-from opr_shared.runtime import ServiceRuntime, create_http_app
+from opr_shared.runtime import ServiceRuntime, Worker, create_http_app
 from opr_shared.settings import ServiceSettings
 
 from documents import messaging
 from documents.api.routes import UploadRules, build_router
 from documents.domain.content import ContentLimits
 from documents.domain.photo import PhotoSpec
+from documents.handlers.orphans import OrphanSweeper
 from documents.settings import Settings
 from documents.store import INDEXES
 
@@ -20,12 +21,27 @@ from documents.store import INDEXES
 def build_runtime(
     settings: ServiceSettings, signing_keys: JwksFetcher | None = None
 ) -> ServiceRuntime:
+    own = settings if isinstance(settings, Settings) else Settings()
+
+    def workers(runtime: ServiceRuntime) -> list[Worker]:
+        if not own.orphan_sweep_seconds or runtime.objects is None:
+            return []
+        return [
+            OrphanSweeper(
+                runtime.db,
+                runtime.objects,
+                every_seconds=own.orphan_sweep_seconds,
+                grace=timedelta(seconds=own.orphan_grace_seconds),
+            )
+        ]
+
     return ServiceRuntime(
         settings,
         subscriptions=messaging.subscriptions(),
         indexes=INDEXES,
         uses_bucket=True,
         signing_keys=signing_keys,
+        workers=workers,
     )
 
 

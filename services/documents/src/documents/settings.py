@@ -21,3 +21,14 @@ class Settings(ServiceSettings):
     content_link_seconds: int = Field(
         default=300, ge=10, le=3600, description="Lifetime of a staff link to a file."
     )
+    orphan_sweep_seconds: float = Field(
+        default=3600,
+        ge=0,
+        description="How often files no record names are looked for and removed (0: never).",
+    )
+    orphan_grace_seconds: float = Field(
+        default=3600,
+        ge=300,
+        description="Age a file must reach before it counts as unreferenced "
+        "(an upload's record is committed within seconds of its file).",
+    )

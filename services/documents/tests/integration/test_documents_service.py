@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from documents.handlers.orphans import OrphanSweeper
 from documents.main import create_app
 from documents.settings import Settings
 from documents.store import CONTENT_LINKS, DOCUMENTS, OWNERS, PHOTOS
@@ -32,7 +33,7 @@ from opr_shared.events.envelope import Envelope
 from opr_shared.localinfra import Endpoints
 from opr_shared.messaging.consumer import Outcome, Record
 from opr_shared.runtime import ServiceRuntime
-from opr_shared.store.mongo import OUTBOX
+from opr_shared.store.mongo import OUTBOX, STAFF_AUDIT
 from opr_shared.testing.service import TestSigner, isolated_settings, serve_in_process
 
 pytestmark = pytest.mark.integration
@@ -258,7 +259,8 @@ async def test_the_queue_is_oldest_first_and_flags_items_beyond_five_working_day
     queue = (await svc.http.get("/api/documents/queue?kind=document", headers=officer())).json()
     assert [i["student_no"] for i in queue["items"]] == [second, first]
     assert queue["items"][0]["age"]["overdue"] is True
-    assert queue["items"][0]["age"]["working_days"] >= 9
+    # Ten weekdays, less at most three general holidays (Christmas to New Year, Lunar New Year).
+    assert queue["items"][0]["age"]["working_days"] >= 7
     assert queue["items"][1]["age"]["overdue"] is False
     assert queue["overdue"] == 1
 
@@ -316,6 +318,13 @@ async def test_a_rejection_carries_the_reason_and_version(
     assert rejected.payload["version"] == 2
     assert rejected.payload["document_id"] == doc["id"]
     assert rejected.payload["reason"] == "The photo page is cut off."
+    # Both attempts are on the staff audit trail, the refused one too.
+    trail = await svc.runtime.db[STAFF_AUDIT].find({"path": url}).sort("at", 1).to_list()
+    assert [(t["actor"], t["role"], t["status"]) for t in trail] == [
+        ("registry_officer.tester", "registry_officer", 422),
+        ("registry_officer.tester", "registry_officer", 200),
+    ]
+    assert trail[1]["route"] == "/documents/{document_id}/reject"
 
 
 async def test_attacks_are_refused_with_a_reason_and_nothing_is_stored(
@@ -575,3 +584,48 @@ async def test_the_queue_filters_by_student_and_type_and_shows_the_photo_checks(
     assert (checks["faces"], checks["width"], checks["height"]) == (1, 480, 600)
     assert 60 <= checks["brightness"] <= 220
     assert checks["sharpness"] >= 40
+
+
+async def test_files_no_record_names_are_swept_once_old_enough(
+    svc: DocumentsService, samples: Any
+) -> None:
+    number = new_student_no()
+    await svc.admit(number)
+    kept_doc = (await svc.upload(number, samples.pdf())).json()
+    kept_photo = (await svc.submit_photo(number, samples.face_photo())).json()
+    objects = svc.runtime.objects
+    assert objects is not None
+    # What a failed upload leaves behind, and keys of other shapes (never touched).
+    orphans = [f"documents/{number}/{uuid.uuid4()}", f"photos/{number}/{uuid.uuid4()}"]
+    strangers = ["documents/readme.txt", f"documents/{number}/notes/x", "exports/roster.csv"]
+    for key in orphans + strangers:
+        await objects.put(key, b"left behind", "application/octet-stream")
+    # A record naming another key does not protect a file under its id.
+    misnamed = f"documents/{uuid.uuid4().int % 10**8:08d}/{kept_doc['id']}"
+    await objects.put(misnamed, b"not the record's file", "application/octet-stream")
+
+    def sweeper(hours_later: float) -> OrphanSweeper:
+        at = datetime.now(UTC) + timedelta(hours=hours_later)
+        return OrphanSweeper(
+            svc.runtime.db, objects, every_seconds=60, grace=timedelta(hours=1), clock=lambda: at
+        )
+
+    too_soon = await sweeper(0.5).sweep()
+    assert too_soon.removed == []
+    everything = {key for key, _ in await objects.listed("")}
+    assert set(orphans + strangers) | {misnamed} <= everything
+
+    swept = await sweeper(2).sweep()
+    assert sorted(swept.removed) == sorted([*orphans, misnamed])
+    left = {key for key, _ in await objects.listed("")}
+    assert left == {
+        f"documents/{number}/{kept_doc['id']}",
+        f"photos/{number}/{kept_photo['id']}",
+        *strangers,
+    }
+    # The student's files are still served.
+    own = await svc.http.get(
+        f"/api/documents/documents/{kept_doc['id']}/content", headers=auth(Role.STUDENT, number)
+    )
+    assert own.status_code == 200
+    assert (await sweeper(3).sweep()).removed == []

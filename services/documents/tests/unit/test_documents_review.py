@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from documents.domain.calendar import holidays_between
 from documents.domain.review import (
     ReviewRefused,
     check_verification,
@@ -90,3 +91,28 @@ def test_an_item_is_overdue_after_five_working_days_in_hong_kong_time() -> None:
     assert late.hours == pytest.approx(192.0)
     # 23:30 UTC on Monday is already Tuesday in Hong Kong.
     assert queue_age(submitted, datetime(2026, 8, 3, 16, 30, tzinfo=UTC)).working_days == 1
+
+
+def test_hong_kong_general_holidays_are_no_working_days() -> None:
+    lunar_new_year = holidays_between(date(2027, 1, 1), date(2027, 12, 31))
+    # The 2027 Lunar New Year holidays fall on Saturday 6, Monday 8 and Tuesday 9 February.
+    assert {date(2027, 2, 6), date(2027, 2, 8), date(2027, 2, 9)} <= lunar_new_year
+    assert date(2027, 2, 10) not in lunar_new_year
+    # Christmas Day 2027 is a Saturday: the Monday after is the holiday.
+    assert date(2027, 12, 27) in lunar_new_year
+    # Uploaded on the Friday before; a week later only Wednesday to Friday counted.
+    submitted = datetime(2027, 2, 5, 2, 0, tzinfo=UTC)
+    week_later = datetime(2027, 2, 12, 2, 0, tzinfo=UTC)
+    assert queue_age(submitted, week_later).working_days == 5
+    assert queue_age(submitted, week_later, lunar_new_year).working_days == 3
+    # Not overdue on Tuesday 16th with the holidays; two days over without them.
+    tuesday = datetime(2027, 2, 16, 2, 0, tzinfo=UTC)
+    assert queue_age(submitted, tuesday, lunar_new_year).overdue is False
+    assert queue_age(submitted, tuesday).working_days == 7
+
+
+def test_holidays_of_every_year_in_the_span() -> None:
+    span = holidays_between(date(2026, 12, 1), date(2027, 1, 31))
+    assert date(2026, 12, 25) in span
+    assert date(2027, 1, 1) in span
+    assert all(2026 <= d.year <= 2027 for d in span)

@@ -36,6 +36,9 @@ OUTBOX = "outbox"
 PROCESSED_EVENTS = "processed_events"
 # Sent outbox rows are kept a week for inspection, then expire.
 SENT_RETENTION = timedelta(days=7)
+# What staff did through the service's API (opr_shared.web.RequestContext).
+STAFF_AUDIT = "staff_audit"
+STAFF_AUDIT_RETENTION = timedelta(days=400)
 
 
 def make_client(uri: str, app_name: str) -> AsyncMongoClient[Document]:
@@ -58,6 +61,13 @@ def plumbing_indexes() -> dict[str, list[IndexModel]]:
             ),
         ],
         PROCESSED_EVENTS: [IndexModel([("handled_at", ASCENDING)])],
+        STAFF_AUDIT: [
+            IndexModel(
+                [("at", ASCENDING)],
+                expireAfterSeconds=int(STAFF_AUDIT_RETENTION.total_seconds()),
+            ),
+            IndexModel([("actor", ASCENDING), ("at", ASCENDING)]),
+        ],
     }
 
 

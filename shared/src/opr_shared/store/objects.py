@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
 from minio import Minio
@@ -81,6 +81,21 @@ class ObjectStore:
             return True
 
         return await asyncio.to_thread(stat)
+
+    async def listed(self, prefix: str) -> list[tuple[str, datetime]]:
+        """Every object whose key starts with ``prefix``: its key and when it was written."""
+
+        def walk() -> list[tuple[str, datetime]]:
+            found = []
+            for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                if item.object_name and item.last_modified is not None and not item.is_dir:
+                    found.append((item.object_name, item.last_modified))
+            return found
+
+        return await asyncio.to_thread(walk)
+
+    async def remove(self, key: str) -> None:
+        await asyncio.to_thread(self.client.remove_object, self.bucket, key)
 
     async def presigned_get(self, key: str, expires: timedelta) -> str:
         return await asyncio.to_thread(

@@ -52,7 +52,10 @@ class PhotoOut(BaseModel):
 
 class Age(BaseModel):
     hours: float = Field(description="Hours since it was submitted.")
-    working_days: int = Field(description="Working days (Mon-Fri, Hong Kong dates) waited.")
+    working_days: int = Field(
+        description="Working days waited: Monday to Friday by Hong Kong dates, "
+        "general holidays not counted."
+    )
     overdue: bool = Field(description="Waited more than 5 working days.")
 
 

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from opr_shared.store.mongo import Document
 
-from documents.domain.review import queue_age
+from documents.domain.calendar import holidays_between
+from documents.domain.review import HONG_KONG, queue_age
 from documents.store import DOCUMENTS, PHOTOS
 
 Kind = Literal["document", "photo"]
@@ -27,7 +28,8 @@ async def list_queue(
 ) -> list[Document]:
     """Rows of one kind in one state (optionally one student's, or one document
     type), oldest first, each with ``age`` (hours, working days, overdue beyond
-    five working days). Reads only."""
+    five working days; Hong Kong's general holidays are no working days). Reads
+    only."""
     collection, submitted = _COLLECTION[kind]
     now = now or datetime.now(UTC)
     selector: dict[str, Any] = {"status": status}
@@ -36,9 +38,12 @@ async def list_queue(
     if doc_type is not None and kind == "document":
         selector["doc_type"] = doc_type
     cursor = db[collection].find(selector).sort(submitted, 1).limit(limit)
+    today = now.astimezone(HONG_KONG).date()
+    # Last year's and this year's: an item waiting longer is overdue either way.
+    closed = holidays_between(today.replace(year=today.year - 1, month=1, day=1), today)
     items: list[Document] = []
     async for row in cursor:
-        age = queue_age(row[submitted], now)
+        age = queue_age(row[submitted], now, closed)
         row["age"] = {
             "hours": age.hours,
             "working_days": age.working_days,

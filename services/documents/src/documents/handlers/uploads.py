@@ -3,7 +3,8 @@
 The file is written to the bucket first, under a key the service chooses
 (``documents/<student_no>/<document_id>``, ``photos/<student_no>/<photo_id>``),
 then the record and its event are committed in one transaction. If that
-transaction fails, the object is left unreferenced (never listed, never served).
+transaction fails, the object is left unreferenced (never listed, never served)
+until the sweep removes it (``handlers.orphans``).
 """
 
 from __future__ import annotations
