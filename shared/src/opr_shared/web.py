@@ -9,9 +9,9 @@
   recorded too. Bodies are not: they carry personal data the records already
   hold.
 - :class:`BodyLimit` refuses a request body larger than its route takes with
-  413 and a reason, before the route has read more than the limit: a 4 MB
-  sign-in is refused, not parsed. Routes that take large bodies name their own
-  limit; routes that stream and cap a body themselves (uploads) are exempt.
+  413 and a reason; the route never gets more than its limit: a 4 MB sign-in is
+  refused, not parsed. Routes that take large bodies name their own limit;
+  routes that stream and cap a body themselves (uploads) are exempt.
 
 Both are plain ASGI rather than ``@app.middleware("http")``: that decorator runs
 every request through an extra task and stream wrappers, a cost paid on every
