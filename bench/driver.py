@@ -681,7 +681,13 @@ class Intake:
         )
 
     async def confirm(self, student: Student) -> None:
-        """The student sees the issued card with a slot (through the API)."""
+        """The student sees the issued card with a slot (through the API).
+
+        A student who pauses between steps comes back for the card after a pause
+        too: with ``--think`` the thousand checks spread out instead of arriving
+        at one instant with a thousand expired tokens (which measured a thundering
+        herd of sign-ins, not the intake)."""
+        await self._think()
         async with self.http.own_client() as client:
             card = expect(
                 await self.http.call(
