@@ -39,6 +39,7 @@ class PhotoSpec:
     max_brightness: float = 220.0
     min_sharpness: float = 40.0
     analysis_width: int = 480
+    face_search_width: int = 240
     # The normalised card image carried by PhotoApproved.
     card_width: int = 300
     card_height: int = 375
@@ -154,8 +155,19 @@ def check_photo(data: bytes, spec: PhotoSpec) -> PhotoVerdict:
     if sharpness < spec.min_sharpness:
         fail("blurred", "The photo is blurred: hold the camera still and focus on the face.")
 
+    # Faces are looked for at half that width: a face the card could use spans a
+    # fifth of the photo or more, still 48 pixels there, and the search costs
+    # less than half (the largest part of an upload's CPU).
+    small = cv2.resize(
+        grey,
+        (
+            spec.face_search_width,
+            max(1, round(grey.shape[0] * spec.face_search_width / grey.shape[1])),
+        ),
+        interpolation=cv2.INTER_AREA,
+    )
     faces = _face_detector().detectMultiScale(
-        grey, scaleFactor=1.1, minNeighbors=5, minSize=(40, 40)
+        small, scaleFactor=1.1, minNeighbors=5, minSize=(20, 20)
     )
     if len(faces) == 0:
         fail("no_face", "No face was found: face the camera, uncovered, in the middle.")
@@ -163,10 +175,10 @@ def check_photo(data: bytes, spec: PhotoSpec) -> PhotoVerdict:
         fail("several_faces", f"{len(faces)} faces were found; the photo must show only you.")
     else:
         fx, fy, fw, fh = (int(v) for v in faces[0])
-        analysed_width, analysed_height = analysed.size
-        size = fw / analysed_width
-        cx = (fx + fw / 2) / analysed_width
-        cy = (fy + fh / 2) / analysed_height
+        searched_height, searched_width = small.shape[:2]
+        size = fw / searched_width
+        cx = (fx + fw / 2) / searched_width
+        cy = (fy + fh / 2) / searched_height
         if size < spec.face_min_width:
             fail("face_too_small", "The face is too small: it must fill more of the frame.")
         elif size > spec.face_max_width:
