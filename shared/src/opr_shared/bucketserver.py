@@ -198,6 +198,12 @@ def entry_details(path: Path) -> bytes:
 
 
 class _Folder:
+    """One listed folder: key -> (path, what a listing says of it).
+
+    ``entries`` is replaced, never changed in place, so a listing keeps reading
+    the view it took while writes and deletes go on.
+    """
+
     def __init__(self, entries: dict[str, tuple[Path, bytes]]) -> None:
         self.entries = entries
         self._sorted: list[Entry] | None = None
@@ -211,11 +217,16 @@ class _Folder:
         return self._sorted
 
     def set(self, key: str, path: Path, details: bytes | None) -> None:
+        entries = dict(self.entries)
         if details is None:
-            self.entries.pop(key, None)
+            entries.pop(key, None)
         else:
-            self.entries[key] = (path, details)
+            entries[key] = (path, details)
+        self.entries = entries
         self._sorted = None
+
+
+Listed = tuple[list[Entry], dict[str, tuple[Path, bytes]]]
 
 
 class ListingIndex:
@@ -229,10 +240,14 @@ class ListingIndex:
     CPU, growing with every record ever written. A folder is walked once; then each
     write or delete updates its one entry.
 
-    A folder walked while something under it changed is not kept (its generation
-    moved during the walk). Requests this does not follow (multipart uploads,
-    multi-object deletes, bucket deletion) drop every folder, and none is used or
-    kept while one is under way. The server is the only writer of its data folder.
+    A listing reads one consistent view of a folder (entries and what is said of
+    them together), whatever writes and deletes happen while it is answered. A
+    write or delete is recorded here before :class:`ListingCache` learns of it, so
+    no answer computed from the older view is kept as current. A folder walked
+    while something under it changed is not kept (its generation moved during the
+    walk). Requests this does not follow (multipart uploads, multi-object deletes,
+    bucket deletion) drop every folder, and none is used or kept while one is under
+    way. The server is the only writer of its data folder.
     """
 
     MAX_FOLDERS = 1024
@@ -240,16 +255,16 @@ class ListingIndex:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._folders: dict[Path, _Folder] = {}
-        self._details: dict[Path, bytes] = {}
         self._generations: dict[Path, int] = {}
         self._unfollowed_in_flight = 0
 
-    def entries(self, bucket_dir: Path, folder: Path) -> list[Entry]:
-        """Every ``(key, path)`` under ``folder``, sorted as S3 sorts keys."""
+    def entries(self, bucket_dir: Path, folder: Path) -> Listed:
+        """Every ``(key, path)`` under ``folder``, sorted as S3 sorts keys, and what a
+        listing says of each key."""
         with self._lock:
             known = self._folders.get(folder)
             if known is not None and not self._unfollowed_in_flight:
-                return known.sorted()
+                return known.sorted(), known.entries
             generation = self._generations.get(folder, 0)
             keep = not self._unfollowed_in_flight
         walked: dict[str, tuple[Path, bytes]] = {}
@@ -266,16 +281,9 @@ class ListingIndex:
                 and self._generations.get(folder, 0) == generation
             ):
                 if len(self._folders) >= self.MAX_FOLDERS:
-                    self._forget()
+                    self._folders.clear()
                 self._folders[folder] = found
-                self._details.update(walked.values())
-        return found.sorted()
-
-    def details(self, path: Path) -> bytes:
-        """What a listing says of the object at ``path``."""
-        with self._lock:
-            known = self._details.get(path)
-        return known if known is not None else entry_details(path)
+        return found.sorted(), walked
 
     def changed(self, path: Path, bucket_dir: Path) -> None:
         """The object at ``path`` was written or deleted (after the fact)."""
@@ -286,7 +294,7 @@ class ListingIndex:
                 self._generations[folder] = self._generations.get(folder, 0) + 1
                 if folder in self._folders:
                     holders.append(self._folders[folder])
-            if not holders and path not in self._details:
+            if not holders:
                 return
             try:
                 details = entry_details(path) if path.is_file() else None
@@ -294,24 +302,16 @@ class ListingIndex:
                 details = None
             for known in holders:
                 known.set(key, path, details)
-            if details is None:
-                self._details.pop(path, None)
-            else:
-                self._details[path] = details
 
     def begin_unfollowed(self) -> None:
         with self._lock:
             self._unfollowed_in_flight += 1
-            self._forget()
+            self._folders.clear()
 
     def end_unfollowed(self) -> None:
         with self._lock:
             self._unfollowed_in_flight -= 1
-            self._forget()
-
-    def _forget(self) -> None:
-        self._folders.clear()
-        self._details.clear()
+            self._folders.clear()
 
 
 def _folders_holding(path: Path, bucket_dir: Path) -> Iterable[Path]:
@@ -364,9 +364,11 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
         folder = listing_root(bucket_dir, prefix)
         if folder == bucket_dir:
             # The whole bucket (or a prefix that is no folder of it): walked each time.
+            self._listed = None
             return list_page(bucket_dir, prefix, delimiter, marker, marker_is_prefix, max_keys)
+        entries, self._listed = INDEX.entries(bucket_dir, folder)
         return page_of(
-            (entry for entry in INDEX.entries(bucket_dir, folder) if entry[0].startswith(prefix)),
+            (entry for entry in entries if entry[0].startswith(prefix)),
             prefix,
             delimiter,
             marker,
@@ -374,17 +376,21 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
             max_keys,
         )
 
-    # The entries of a listing are rendered from the index, as text, and spliced
-    # into the rest of the answer, which localbucket builds as before.
+    # The entries of a listing are rendered from the index's view, as text, and
+    # spliced into the rest of the answer, which localbucket builds as before.
+    _listed: dict[str, tuple[Path, bytes]] | None = None
     _entries_xml: bytes | None = None
 
     def _add_list_entries(
         self, root: ET.Element, contents: list[Entry], common_prefixes: list[str], encode: Any
     ) -> None:
+        listed, self._listed = self._listed, None
         parts: list[bytes] = []
         for key, path in contents:
+            known = listed.get(key) if listed is not None else None
+            details = known[1] if known is not None else entry_details(path)
             parts.append(b"<Contents><Key>" + escape(encode(key)).encode() + b"</Key>")
-            parts.append(INDEX.details(path) + b"</Contents>")
+            parts.append(details + b"</Contents>")
         for common in common_prefixes:
             parts.append(
                 b"<CommonPrefixes><Prefix>"
@@ -437,8 +443,10 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
                     raise self._precondition_failed_error()
                 etag: str = super()._write_object(bucket, key, write)
         finally:
-            LISTINGS.changed(target, self._bucket_dir(bucket))
+            # The index first: an answer computed from its older view must not be
+            # kept under the cache's new generation.
             INDEX.changed(target, self._bucket_dir(bucket))
+            LISTINGS.changed(target, self._bucket_dir(bucket))
         return etag
 
     def _get(self, bucket: str, key: str, include_body: bool) -> None:
@@ -470,8 +478,8 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
         if self._deleted is not None:
             target, bucket_dir = self._deleted
             self._deleted = None
-            LISTINGS.changed(target, bucket_dir)
             INDEX.changed(target, bucket_dir)
+            LISTINGS.changed(target, bucket_dir)
 
     def do_POST(self) -> None:
         LISTINGS.begin_unfollowed()

@@ -188,3 +188,52 @@ def test_a_delete_is_recorded_before_it_is_answered(
     gone = f"{RECORDS}{7:020d}.batch"
     s3.remove_object("tansu", gone)
     assert gone.encode() not in raw_listing(ours, query)
+
+
+def test_listings_under_concurrent_writes_and_deletes_never_lag_or_fail(
+    servers: tuple[Minio, str, str],
+) -> None:
+    """Writers check each write (and some deletes) in a listing right after it
+    returns, while other clients list the same folders all along."""
+    _, ours, _ = servers
+    stop = time.monotonic() + 4
+    problems: list[str] = []
+    folders = [f"clusters/c/topics/t/partitions/{p:010d}/records/" for p in range(3)]
+
+    def listing(folder: str) -> bytes:
+        return raw_listing(ours, {"list-type": "2", "prefix": folder})
+
+    def writer(number: int) -> None:
+        s3 = Minio(ours, "key", "secret", secure=False, region="us-east-1")
+        n = 0
+        try:
+            while time.monotonic() < stop:
+                folder = folders[n % 3]
+                key = f"{folder}{number:03d}{n:08d}.batch"
+                n += 1
+                s3.put_object("tansu", key, io.BytesIO(b"x" * 100), 100)
+                if key.encode() not in listing(folder):
+                    problems.append(f"missing after its write: {key}")
+                if n % 7 == 0:
+                    s3.remove_object("tansu", key)
+                    if key.encode() in listing(folder):
+                        problems.append(f"listed after its delete: {key}")
+        except Exception as exc:  # a failed request is a finding, not a crash
+            problems.append(f"writer: {exc!r}")
+
+    def lister() -> None:
+        n = 0
+        try:
+            while time.monotonic() < stop:
+                listing(folders[n % 3])
+                n += 1
+        except Exception as exc:
+            problems.append(f"lister: {exc!r}")
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    threads += [threading.Thread(target=lister) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == [], problems[:5]
