@@ -88,16 +88,22 @@ QUERIES: list[dict[str, str]] = [
 ]
 
 
+@pytest.fixture
+def stocked(servers: tuple[Minio, str, str]) -> tuple[Minio, str, str]:
+    """The servers, with every key of ``KEYS`` stored."""
+    for key in KEYS:
+        put(servers[0], key)
+    return servers
+
+
 def assert_same_answers(ours: str, theirs: str) -> None:
     for query in QUERIES:
         mine, reference = raw_listing(ours, query), raw_listing(theirs, query)
         assert mine == reference, query
 
 
-def test_listings_are_byte_for_byte_localbuckets(servers: tuple[Minio, str, str]) -> None:
-    s3, ours, theirs = servers
-    for key in KEYS:
-        put(s3, key)
+def test_listings_are_byte_for_byte_localbuckets(stocked: tuple[Minio, str, str]) -> None:
+    s3, ours, theirs = stocked
     assert_same_answers(ours, theirs)
     # Changes after the folders were indexed: new objects, a rewrite with other
     # content (size, ETag), deletes, including the last object of a folder.
@@ -114,11 +120,9 @@ def test_listings_are_byte_for_byte_localbuckets(servers: tuple[Minio, str, str]
 
 
 def test_an_indexed_folder_is_not_walked_again(
-    servers: tuple[Minio, str, str], monkeypatch: pytest.MonkeyPatch
+    stocked: tuple[Minio, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s3, ours, _ = servers
-    for key in KEYS:
-        put(s3, key)
+    s3, ours, _ = stocked
     walks: list[str] = []
     real_walk = os.walk
 
@@ -140,11 +144,9 @@ def test_an_indexed_folder_is_not_walked_again(
 
 
 def test_a_folder_that_changed_while_walked_is_not_kept(
-    servers: tuple[Minio, str, str], monkeypatch: pytest.MonkeyPatch
+    stocked: tuple[Minio, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s3, ours, theirs = servers
-    for key in KEYS:
-        put(s3, key)
+    _, ours, theirs = stocked
     folder_key = f"{RECORDS}{99:020d}.batch"
     real_keys_under = bucketserver.keys_under
     raced = False
@@ -171,11 +173,9 @@ def test_a_folder_that_changed_while_walked_is_not_kept(
 
 
 def test_a_delete_is_recorded_before_it_is_answered(
-    servers: tuple[Minio, str, str], monkeypatch: pytest.MonkeyPatch
+    stocked: tuple[Minio, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s3, ours, _ = servers
-    for key in KEYS:
-        put(s3, key)
+    s3, ours, _ = stocked
     query = {"list-type": "2", "prefix": RECORDS}
     raw_listing(ours, query)  # indexed
     real_changed = INDEX.changed
