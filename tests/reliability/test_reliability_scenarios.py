@@ -134,15 +134,11 @@ class Mailbox:
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.refresh() if address in envelope_recipients(m)]
 
-    async def wait(self, address: str, milestone: str, timeout: float = 240) -> EmailMessage:
-        async def found() -> EmailMessage | None:
-            for m in self.to(address):
-                if milestone_of(m) == milestone:
-                    return m
-            return None
-
-        mail: EmailMessage = await until(found, f"{milestone} mail to {address}", timeout)
-        return mail
+    def find(self, address: str, milestone: str) -> EmailMessage | None:
+        for m in self.to(address):
+            if milestone_of(m) == milestone:
+                return m
+        return None
 
 
 def milestone_of(message: EmailMessage) -> str:
@@ -177,6 +173,7 @@ class Journey:
     row: dict[str, Any]
     steps: list[str] = field(default_factory=list)
     resent_uploads: int = 0
+    resent_mails: list[str] = field(default_factory=list)  # unconfirmed deliveries resent
 
     @property
     def number(self) -> str:
@@ -192,7 +189,7 @@ async def run_journey(
 ) -> None:
     """Activation, login, form, document, photo, then the staff reviews."""
     row = journey.row
-    invitation = await mailbox.wait(journey.email, "invitation")
+    invitation = await wait_for_mail(client, mailbox, staff, journey, "invitation")
     found = re.search(r"/activate\?token=([A-Za-z0-9_-]+)", text_body(invitation))
     assert found is not None, "no activation link in the invitation"
     activated = await call(
@@ -272,6 +269,75 @@ async def run_journey(
         approved.text
     )
     journey.steps.append("reviewed")
+
+
+async def delivery_log(
+    client: httpx.AsyncClient, staff: Staff, journey: Journey
+) -> list[dict[str, Any]]:
+    """The notifier's delivery log for the student (staff view)."""
+    answer = await call(
+        client,
+        "GET",
+        "/api/notifier/notifications",
+        params={"student_no": journey.number},
+        headers=staff.registry,
+    )
+    assert answer.status_code == 200, answer.text
+    items: list[dict[str, Any]] = answer.json()
+    return items
+
+
+async def resend_unconfirmed(
+    client: httpx.AsyncClient, staff: Staff, journey: Journey, missing: set[str]
+) -> None:
+    """A crash between a delivery's point of no return and the server's answer
+    leaves the message sent "unconfirmed" in the delivery log (never twice, maybe
+    not at all): staff resend the ones among ``missing`` the student did not get."""
+    for item in await delivery_log(client, staff, journey):
+        if item["template"] not in missing:
+            continue
+        if item["status"] == "sent" and item["confirmed"] is False:
+            resent = await call(
+                client,
+                "POST",
+                f"/api/notifier/notifications/{item['id']}/resend",
+                headers=staff.registry,
+            )
+            assert resent.status_code == 202, resent.text
+            journey.resent_mails.append(f"{journey.number}: {item['template']}")
+
+
+async def wait_for_mail(
+    client: httpx.AsyncClient,
+    mailbox: Mailbox,
+    staff: Staff,
+    journey: Journey,
+    milestone: str,
+    timeout: float = 240,
+) -> EmailMessage:
+    """The student's ``milestone`` mail, as the student would get it: after a while
+    without it, an unconfirmed delivery is resent by staff. On time-out the error
+    carries the delivery log, which tells a lost event from a lost delivery."""
+    loop = asyncio.get_running_loop()
+    began = last_look = loop.time()
+    while True:
+        if (mail := mailbox.find(journey.email, milestone)) is not None:
+            return mail
+        now = loop.time()
+        if now - last_look > 15:
+            last_look = now
+            await resend_unconfirmed(client, staff, journey, {milestone})
+        if now - began > timeout:
+            log = [
+                {k: item.get(k) for k in ("template", "status", "attempts", "confirmed")}
+                | {"error": item.get("last_error")}
+                for item in await delivery_log(client, staff, journey)
+            ]
+            raise AssertionError(
+                f"timed out waiting for {milestone} mail to {journey.email};"
+                f" delivery log: {log or 'nothing queued'}"
+            )
+        await asyncio.sleep(0.5)
 
 
 async def latest_pending(
@@ -369,28 +435,7 @@ async def settled_outcome(
         got = {milestone_of(m) for m in mailbox.to(j.email)}
         if set(milestones) <= got:
             return True
-        # A crash between the delivery's point of no return and the server's answer
-        # leaves the message sent "unconfirmed" in the delivery log (never twice,
-        # maybe not at all); staff resend what the student did not get.
-        log = await call(
-            client,
-            "GET",
-            "/api/notifier/notifications",
-            params={"student_no": j.number},
-            headers=staff.registry,
-        )
-        for item in log.json() if log.status_code == 200 else []:
-            if item["template"] in got or item["template"] not in milestones:
-                continue
-            if item["status"] == "sent" and item["confirmed"] is False:
-                resent = await call(
-                    client,
-                    "POST",
-                    f"/api/notifier/notifications/{item['id']}/resend",
-                    headers=staff.registry,
-                )
-                assert resent.status_code == 202, resent.text
-                outcome.resent.append(f"{j.number}: {item['template']}")
+        await resend_unconfirmed(client, staff, j, set(milestones) - got)
         return False
 
     async def settle(j: Journey, probe: Callable[[Journey], Awaitable[Any]], what: str) -> None:
@@ -421,6 +466,7 @@ async def settled_outcome(
         unexpected = set(mails) - set(milestones)
         if unexpected:
             outcome.doubled.append(f"{j.number}: unexpected mail {sorted(unexpected)}")
+        outcome.resent.extend(j.resent_mails)
     return outcome
 
 
