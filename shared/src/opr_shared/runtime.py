@@ -226,7 +226,7 @@ class ServiceRuntime:
             ack_policy=AckPolicy.MANUAL,
             listener=_LaneRebalanceListener(lanes),
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(1000, self.settings.kafka_session_timeout_ms // 3),
             title=f"{self.service}-consumer",

@@ -41,6 +41,17 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = Field(default=None, description="CA bundle of the brokers' TLS.")
     kafka_session_timeout_ms: int = Field(default=10_000, ge=6_000)
+    kafka_fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=10,
+        le=5_000,
+        description=(
+            "How long the broker may hold a consumer's fetch when nothing is new. Kafka"
+            " answers a held fetch as soon as a record arrives, so a longer wait only means"
+            " fewer idle requests; the local broker (Tansu) holds it the whole time, so"
+            " locally it is also the added delay per hop."
+        ),
+    )
     kafka_group_id: str | None = Field(
         default=None, description="Consumer group; defaults to the service name."
     )
