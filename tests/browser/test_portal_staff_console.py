@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from opr_shared.devstack.stack import Stack
+from opr_shared.devstack.stack import Stack, with_direct_connection
 from opr_shared.smtpsink import text_body, wait_for_mail
 from opr_shared.testing.browser import accessibility_violations, screenshot
 from opr_shared.testing.journey import (
@@ -36,6 +36,7 @@ from opr_shared.testing.journey import (
 from opr_shared.testing.samples import blank_pdf, face_photo
 from PIL import Image
 from playwright.async_api import Page, expect
+from pymongo import AsyncMongoClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -123,6 +124,20 @@ async def until(
         if loop.time() > deadline:
             raise AssertionError(f"{url}: {answer.status_code} {answer.text}")
         await asyncio.sleep(0.3)
+
+
+async def mark_unconfirmed(system: Stack, notification_id: str) -> None:
+    """Put a sent notification on record as sent without the server's answer."""
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        with_direct_connection(system.endpoints.mongodb_uri)
+    )
+    try:
+        marked = await mongo["notifier"]["notifications"].update_one(
+            {"_id": notification_id, "status": "sent"}, {"$set": {"confirmed": False}}
+        )
+        assert marked.modified_count == 1
+    finally:
+        await mongo.close()
 
 
 async def prepared_student(client: httpx.AsyncClient, system: Stack) -> dict[str, Any]:
@@ -497,9 +512,35 @@ async def test_cohort_filtered_and_exported_a_test_intake_closed_and_the_admin_p
         assert closed.json()["total"] == 11
         assert {r["status"] for r in closed.json()["items"]} == {"withdrawn"}
 
+        # The withdrawal notice to the law student went out; as if the notifier had
+        # died between the point of no return and the server's answer, it is on
+        # record as sent but unconfirmed (a state only a crash produces).
+        notices = f"/api/notifier/notifications?student_no={law['student_no']}&status=sent"
+        [notice] = await until(client, notices, registry, lambda found: len(found) == 1)
+        assert notice["template"] == "registration_withdrawn"
+        await mark_unconfirmed(system, notice["id"])
+
     await open_section(page, "Notifications")
     await expect(page.get_by_role("table", name=re.compile(r"\d+ notifications"))).to_be_visible()
     await accessible(page, "05-failed-notifications")
+    await page.get_by_label("Status").select_option(label="Sent, not confirmed by the mail server")
+    await page.get_by_label("Student no.").fill(law["student_no"])
+    await page.get_by_role("button", name="Show").click()
+    unconfirmed = page.locator("tr[data-notification]")
+    await expect(unconfirmed).to_have_count(1)
+    await expect(unconfirmed.first).to_have_attribute("data-notification", notice["id"])
+    await page.get_by_role("button", name=f"Resend to student {law['student_no']}").click()
+    await expect(page.get_by_role("status")).to_contain_text(
+        f"The email to student {law['student_no']} is queued again."
+    )
+    await expect(unconfirmed).to_have_count(0)
+    async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as client:
+        detail = f"/api/notifier/notifications/{notice['id']}"
+        resent = await until(
+            client, detail, registry, lambda found: found["log"][-1]["event"] == "sent"
+        )
+        assert resent["confirmed"] is True
+        assert [e["event"] for e in resent["log"]][-2:] == ["resend", "sent"]
 
     await open_section(page, "Dead letters")
     for service in ("identity", "registration", "documents", "notifier", "card"):

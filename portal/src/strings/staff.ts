@@ -183,6 +183,7 @@ export const staffEn = {
   card_withdrawn: "Withdrawn",
   // notifications
   delivery_failed: "Failed",
+  delivery_unconfirmed: "Sent, not confirmed by the mail server",
   delivery_pending: "Waiting to be sent",
   delivery_sending: "Being sent",
   delivery_sent: "Sent",
@@ -383,6 +384,7 @@ export const staffZhHant: Record<keyof typeof staffEn, string> = {
   card_collected: "已領取",
   card_withdrawn: "已撤銷",
   delivery_failed: "發送失敗",
+  delivery_unconfirmed: "已發送，郵件伺服器未確認",
   delivery_pending: "等待發送",
   delivery_sending: "發送中",
   delivery_sent: "已發送",

@@ -19,7 +19,9 @@ interface Notification {
   last_error: string | null;
 }
 
-const STATUSES = ["failed", "pending", "sending", "sent", "awaiting_contact"] as const;
+// "unconfirmed": sent, but the process stopped before the mail server's answer was
+// recorded (maybe delivered, maybe not); like "failed", these may be resent.
+const STATUSES = ["failed", "unconfirmed", "pending", "sending", "sent", "awaiting_contact"] as const;
 
 export function NotificationsPage(props: { role: Role }) {
   const t = useT();
@@ -35,7 +37,13 @@ export function NotificationsPage(props: { role: Role }) {
   const canResend = may(props.role, "resendNotification");
 
   useEffect(() => {
-    const query = new URLSearchParams({ status: applied.status, limit: "100" });
+    const query = new URLSearchParams({ limit: "100" });
+    if (applied.status === "unconfirmed") {
+      query.set("status", "sent");
+      query.set("confirmed", "false");
+    } else {
+      query.set("status", applied.status);
+    }
     if (applied.studentNo) query.set("student_no", applied.studentNo);
     api<Notification[]>(`/api/notifier/notifications?${query}`)
       .then(setRows)

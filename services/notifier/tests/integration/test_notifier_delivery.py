@@ -629,6 +629,7 @@ async def test_inbox_preview_and_resend_over_http(notifier: Notifier, sink: Sink
             f"/api/notifier/notifications?status=failed&student_no={number}", headers=officer
         )
         assert [f["id"] for f in failed.json()] == [item]
+        [other_id] = [n["_id"] for n in await notifier.notifications(other)]
         card_office = token(Role.CARD_OFFICE)
         refused = await client.post(
             f"/api/notifier/notifications/{item}/resend", headers=card_office
@@ -649,6 +650,28 @@ async def test_inbox_preview_and_resend_over_http(notifier: Notifier, sink: Sink
             "resend",
             "sent",
         ]
+
+        # The other student's invitation, resent, dies past its point of no return:
+        # staff find it among the unconfirmed ones (and only it).
+        assert (
+            await client.post(f"/api/notifier/notifications/{other_id}/resend", headers=officer)
+        ).status_code == 202
+        claimed = await notifier.worker._claim()
+        assert claimed is not None
+        assert claimed["_id"] == other_id
+        await notifier.db[NOTIFICATIONS].update_one(
+            {"_id": other_id},
+            {"$set": {"committing": True, "lease_until": datetime.now(UTC) - timedelta(seconds=1)}},
+        )
+        await notifier.drain()
+        unconfirmed = await client.get(
+            "/api/notifier/notifications?status=sent&confirmed=false", headers=officer
+        )
+        assert [u["id"] for u in unconfirmed.json()] == [other_id]
+        confirmed = await client.get(
+            "/api/notifier/notifications?status=sent&confirmed=true", headers=officer
+        )
+        assert [c["id"] for c in confirmed.json()] == [item]
 
         preview = await client.get(
             "/api/notifier/templates/registration_completed/preview", headers=officer

@@ -82,12 +82,20 @@ async def list_notifications(
     db: Db,
     status: Annotated[Literal[STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
     student_no: Annotated[str | None, Query(pattern=r"^\d{8,10}$")] = None,
+    confirmed: Annotated[
+        bool | None,
+        Query(description="false: sent, but the mail server's answer was never recorded."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[NotificationOut]:
-    """The delivery log, newest first; ``status=failed`` lists what staff may resend."""
+    """The delivery log, newest first. What staff may resend: ``status=failed``, and
+    ``status=sent&confirmed=false`` (the process stopped between the point of no
+    return and the server's answer: maybe delivered, maybe not)."""
     selector: dict[str, Any] = {}
     if status:
         selector["status"] = status
+    if confirmed is not None:
+        selector["confirmed"] = confirmed
     if student_no:
         selector["student_no"] = student_no
     docs = await db[NOTIFICATIONS].find(selector).sort("created_at", -1).limit(limit).to_list()
