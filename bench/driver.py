@@ -777,11 +777,15 @@ class Intake:
                 await asyncio.gather(*journeys)
                 acted = time.monotonic()
                 await tracking
+                # The cohort's work is done: every card issued, every e-mail delivered.
+                # The closing check (students reading their card, after a pause with
+                # --think) is timed apart, so the pause is not counted as work.
+                completed = time.monotonic()
                 done = [s for s in self.students if s.error is None and self.complete(s.student_no)]
                 await asyncio.gather(
                     *(self._guarded(s, self._gated(gate, self.confirm(s))) for s in done)
                 )
-                finished = time.monotonic()
+                checked = time.monotonic()
                 await self._drain(time.monotonic() + 120)
             finally:
                 staff_stop.set()
@@ -790,9 +794,10 @@ class Intake:
                 await asyncio.gather(*watchers, return_exceptions=True)
         return {
             "began_at": began_at.isoformat(),
-            "wall_seconds": finished - began,
+            "wall_seconds": completed - began,
             "import_seconds": imported - began,
             "students_acting_seconds": acted - imported,
+            "closing_check_seconds": checked - completed,
             "peak_active_users": self.peak_active,
             "peak_http_in_flight": self.http.peak_in_flight,
         }

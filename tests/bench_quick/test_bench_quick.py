@@ -67,6 +67,11 @@ async def test_a_small_intake_completes_and_reports_every_figure(
     assert result["staff_actions"] == {"document": STUDENTS, "photo": STUDENTS}
     assert result["events"]["CardIssued"] == STUDENTS
     assert result["journeys_per_second"] > 0
+    # The wall time ends when the cohort is complete, after the journeys' last step;
+    # the closing check (each student reads the card) is timed apart.
+    phases = result["phases"]
+    assert result["wall_seconds"] >= phases["import_seconds"] + phases["students_acting_seconds"]
+    assert phases["closing_check_seconds"] > 0
     assert result["concurrent_users"] == 5
 
     journey_endpoints = {
