@@ -602,21 +602,60 @@ def differences(
 
 
 async def quiet(
-    stack: Stack, settle: float = 3.0, timeout: float = 120
+    stack: Stack,
+    groups: dict[str, str] | None = None,
+    settle: float = 3.0,
+    timeout: float = 120,
 ) -> dict[str, dict[str, list[Any]]]:
-    """A snapshot once two taken ``settle`` seconds apart agree (outboxes drained,
-    mails sent, consumers idle)."""
+    """A snapshot once every service's consumer group has read its topics to the
+    end and two snapshots taken ``settle`` seconds apart agree (outboxes drained,
+    mails sent, consumers idle). ``groups``: each service's consumer group (by
+    default the service's name)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    groups = groups or {s: s for s in SERVICES}
     previous = await snapshot(stack)
     while True:
         await asyncio.sleep(settle)
         current = await snapshot(stack)
-        if current == previous:
+        behind = await consumer_lag(stack.endpoints.kafka_bootstrap, groups)
+        if current == previous and not behind:
             return current
         if loop.time() > deadline:
-            raise AssertionError(f"the system never went quiet: {differences(previous, current)}")
+            raise AssertionError(
+                f"the system never went quiet: {differences(previous, current)};"
+                f" consumers behind: {behind}"
+            )
         previous = current
+
+
+async def consumer_lag(bootstrap: str, groups: dict[str, str]) -> dict[str, int]:
+    """Records each service's group has yet to handle on the topics it consumes
+    (the group's committed offsets against the partitions' ends)."""
+    behind: dict[str, int] = {}
+    for service, group in groups.items():
+        # A member of no assignment: it only reads the group's committed offsets.
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await reader.start()
+        try:
+            known = set(await reader.topics())
+            tps = [
+                TopicPartition(topic, p)
+                for topic in consumed_topics(service)
+                if topic in known
+                for p in reader.partitions_for_topic(topic) or ()
+            ]
+            ends = await reader.end_offsets(tps) if tps else {}
+            lag = 0
+            for tp, end in ends.items():
+                lag += max(0, end - (await reader.committed(tp) or 0))
+            if lag:
+                behind[service] = lag
+        finally:
+            await reader.stop()
+    return behind
 
 
 _METRIC = re.compile(r"^events_consumed_total\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.e+]+)$")
@@ -750,6 +789,9 @@ async def test_replaying_every_topic_into_every_consumer_changes_nothing(
     group = f"replay-{uuid.uuid4().hex[:8]}"
     consumers = [s for s in SERVICES if consumed_topics(s)]
     assert consumers == list(SERVICES)
+    replay_groups = {s: f"{group}-{s}" for s in consumers}
+    # The lag probe sees what a group has not read: the new groups have read nothing.
+    assert set(await consumer_lag(bootstrap, replay_groups)) == set(consumers)
     await asyncio.gather(
         *(
             asyncio.to_thread(stack.restart_service, s, {"KAFKA_GROUP_ID": f"{group}-{s}"})
@@ -770,7 +812,7 @@ async def test_replaying_every_topic_into_every_consumer_changes_nothing(
 
             outcomes[service] = await until(caught_up, f"{service} replaying {records} records")
     lap("catch_up")
-    after = await quiet(stack)
+    after = await quiet(stack, replay_groups)
     lap("quiet_after")
     offsets_after = await record_counts(bootstrap, [*topics, topic_for("notifier")])
     mails_after = len(mail_files(stack.maildir))
