@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from bson import Binary
+from prometheus_client import Counter, Histogram
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReadPreference
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
@@ -39,6 +40,27 @@ SENT_RETENTION = timedelta(days=7)
 # What staff did through the service's API (opr_shared.web.RequestContext).
 STAFF_AUDIT = "staff_audit"
 STAFF_AUDIT_RETENTION = timedelta(days=400)
+
+# Units of work by outcome, and how many times their transactions ran: a run
+# beyond the first is a transaction run again after a conflict (two writers of
+# one document) or a transient error. Runs per unit well above 1 point at a
+# document every transaction of a kind updates.
+UNITS_OF_WORK = Counter(
+    "units_of_work_total",
+    "Units of work (transactions) by outcome: committed, already_processed, failed",
+    ["service", "outcome"],
+)
+TRANSACTION_RUNS = Counter(
+    "transaction_runs_total",
+    "Runs of unit-of-work transactions (first runs and runs again after a conflict)",
+    ["service"],
+)
+UNIT_OF_WORK_SECONDS = Histogram(
+    "unit_of_work_seconds",
+    "Time from a unit of work's start to its commit or failure, every run included",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 
 def make_client(uri: str, app_name: str) -> AsyncMongoClient[Document]:
@@ -214,10 +236,12 @@ class UnitOfWork:
         """
 
         wrote_outbox = False
+        runs = TRANSACTION_RUNS.labels(self.producer)
 
         async def attempt(session: AsyncClientSession) -> T:
             nonlocal wrote_outbox
             wrote_outbox = False
+            runs.inc()
             tx = Transaction(
                 db=self.db,
                 session=session,
@@ -247,13 +271,23 @@ class UnitOfWork:
                 wrote_outbox = True
             return result
 
-        async with self.client.start_session() as session:
-            result = await session.with_transaction(
-                attempt,
-                read_concern=ReadConcern("snapshot"),
-                write_concern=WriteConcern("majority"),
-                read_preference=ReadPreference.PRIMARY,
-            )
+        began = time.perf_counter()
+        outcome = "failed"
+        try:
+            async with self.client.start_session() as session:
+                result = await session.with_transaction(
+                    attempt,
+                    read_concern=ReadConcern("snapshot"),
+                    write_concern=WriteConcern("majority"),
+                    read_preference=ReadPreference.PRIMARY,
+                )
+            outcome = "committed"
+        except AlreadyProcessed:
+            outcome = "already_processed"
+            raise
+        finally:
+            UNITS_OF_WORK.labels(self.producer, outcome).inc()
+            UNIT_OF_WORK_SECONDS.labels(self.producer).observe(time.perf_counter() - began)
         if wrote_outbox and self.on_outbox is not None:
             self.on_outbox()
         return result

@@ -1,0 +1,85 @@
+"""What a unit of work reports on /metrics, on a real server: its outcome, and
+how many times its transaction ran (a conflict makes the driver run it again)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from opr_shared.localinfra import Endpoints
+from opr_shared.store.mongo import AlreadyProcessed, Transaction, UnitOfWork, update_by_id
+from prometheus_client import REGISTRY
+from pymongo import AsyncMongoClient
+
+pytestmark = pytest.mark.integration
+
+Doc = dict[str, Any]
+WRITERS = 8
+
+
+@pytest.fixture
+async def uow(infra: Endpoints) -> AsyncIterator[UnitOfWork]:
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        infra.mongodb_uri, tz_aware=True, uuidRepresentation="standard"
+    )
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    # Collections exist before the transactions (created inside one, they conflict too).
+    await client[database].create_collection("counters")
+    await client[database].create_collection("log")
+    # A label of its own, so the counters start at nothing.
+    yield UnitOfWork(client, database, f"test-{uuid.uuid4().hex[:8]}")
+    await client.drop_database(database)
+    await client.close()
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_runs_again_after_conflicts_are_counted(uow: UnitOfWork) -> None:
+    runs: list[str] = []
+
+    async def bump(name: str) -> None:
+        async def work(tx: Transaction) -> None:
+            runs.append(name)
+            await update_by_id(
+                tx.db["counters"], "serial", {"$inc": {"n": 1}}, upsert=True, session=tx.session
+            )
+            await asyncio.sleep(0.05)  # still open while the others reach the counter
+            await tx.db["log"].insert_one({"writer": name}, session=tx.session)
+
+        await uow.run(work)
+
+    await asyncio.gather(*(bump(f"w{i}") for i in range(WRITERS)))
+
+    service = uow.producer
+    assert len(runs) > WRITERS  # the writers did collide
+    assert sample("transaction_runs_total", service=service) == len(runs)
+    assert sample("units_of_work_total", service=service, outcome="committed") == WRITERS
+    assert sample("unit_of_work_seconds_count", service=service) == WRITERS
+    assert (await uow.db["counters"].find_one({"_id": "serial"}) or {})["n"] == WRITERS
+
+
+async def test_failed_and_already_processed_units_are_told_apart(uow: UnitOfWork) -> None:
+    async def note(tx: Transaction) -> None:
+        await tx.db["log"].insert_one({"writer": "once"}, session=tx.session)
+
+    async def refuse(tx: Transaction) -> None:
+        raise ValueError("refused")
+
+    event_id = uuid.uuid4()
+    await uow.run(note, handled_event_id=event_id)
+    with pytest.raises(AlreadyProcessed):
+        await uow.run(note, handled_event_id=event_id)
+    with pytest.raises(ValueError, match="refused"):
+        await uow.run(refuse)
+
+    service = uow.producer
+    assert sample("units_of_work_total", service=service, outcome="committed") == 1
+    assert sample("units_of_work_total", service=service, outcome="already_processed") == 1
+    assert sample("units_of_work_total", service=service, outcome="failed") == 1
+    assert sample("transaction_runs_total", service=service) == 3
+    assert await uow.db["log"].count_documents({}) == 1
