@@ -75,6 +75,8 @@ class Target:
     gateway_url: str
     endpoints: Endpoints
     pids: dict[str, int]
+    # Each service's own address (its /metrics), when known.
+    service_urls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -10,8 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from opr_shared.events.envelope import SERVICES
 from opr_shared.store.mongo import OUTBOX, PROCESSED_EVENTS, make_client
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.driver import Intake
 
@@ -101,6 +103,53 @@ def machine() -> dict[str, Any]:
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+UNIT_OUTCOMES = ("committed", "already_processed", "failed")
+
+
+async def unit_of_work_counts(service_urls: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Each service's unit-of-work counters from its ``/metrics`` (outcomes and
+    transaction runs); a service that does not answer is left out."""
+    counts: dict[str, dict[str, float]] = {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        for name, url in service_urls.items():
+            try:
+                response = await client.get(f"{url.rstrip('/')}/metrics")
+                response.raise_for_status()
+            except httpx.HTTPError:
+                continue
+            mine = dict.fromkeys((*UNIT_OUTCOMES, "runs"), 0.0)
+            for family in text_string_to_metric_families(response.text):
+                for sample in family.samples:
+                    if sample.name == "units_of_work_total":
+                        outcome = sample.labels.get("outcome", "")
+                        mine[outcome] = mine.get(outcome, 0.0) + sample.value
+                    elif sample.name == "transaction_runs_total":
+                        mine["runs"] += sample.value
+            counts[name] = mine
+    return counts
+
+
+def transactions(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
+) -> dict[str, dict[str, Any]]:
+    """Per service during the run: units of work by outcome, transaction runs, and
+    the runs beyond one per unit (transactions run again after a conflict)."""
+    table: dict[str, dict[str, Any]] = {}
+    for name, now in sorted(after.items()):
+        then = before.get(name, {})
+        delta = {key: int(value - then.get(key, 0.0)) for key, value in now.items()}
+        units = sum(delta.get(outcome, 0) for outcome in UNIT_OUTCOMES)
+        runs = delta.get("runs", 0)
+        table[name] = {
+            "units": units,
+            **{outcome: delta.get(outcome, 0) for outcome in UNIT_OUTCOMES},
+            "runs": runs,
+            "run_again": max(0, runs - units),
+            "runs_per_unit": round(runs / units, 3) if units else None,
+        }
+    return table
 
 
 async def opcounters(uri: str) -> dict[str, int]:
@@ -287,6 +336,20 @@ def markdown(result: dict[str, Any]) -> str:
     for name, m in r["memory"].items():
         cpu = r["cpu_seconds"].get(name, "")
         lines.append(f"| {name} | {m['peak_rss_mb']} | {m['rss_mb']} | {cpu} |")
+    if r.get("transactions"):
+        lines += [
+            "",
+            "Units of work (transactions) per service; runs beyond one per unit are "
+            "transactions run again after a conflict:",
+            "",
+            "| service | units | failed | runs | run again | runs per unit |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, t in r["transactions"].items():
+            lines.append(
+                f"| {name} | {t['units']} | {t['failed']} | {t['runs']} | {t['run_again']} "
+                f"| {t['runs_per_unit']} |"
+            )
     if r["emails_duplicated"]:
         lines += [
             "",

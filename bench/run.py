@@ -27,7 +27,8 @@ def target_of(stack: Stack) -> Target:
         pid = stack.process(name).pid
         if pid:
             pids[name] = pid
-    return Target(stack.gateway_url, stack.endpoints, pids)
+    urls = {name: stack.service_url(name) for name in stack.ports.services}
+    return Target(stack.gateway_url, stack.endpoints, pids, urls)
 
 
 @contextmanager
@@ -84,10 +85,12 @@ async def run(
     mongo_uri = with_direct_connection(target.endpoints.mongodb_uri)
     ops_before = await report.opcounters(mongo_uri)
     cpu_before = report.cpu_seconds(target.pids)
+    units_before = await report.unit_of_work_counts(target.service_urls)
     with profiling(target, profile_dir, profile_seconds):
         timing = await intake.run()
     memory = report.memory(target.pids)
     cpu_after = report.cpu_seconds(target.pids)
+    units_after = await report.unit_of_work_counts(target.service_urls)
     load_end = report.load_average()
     ops_after = await report.opcounters(mongo_uri)
     began = datetime.fromisoformat(timing["began_at"])
@@ -140,6 +143,7 @@ async def run(
         "cpu_seconds": {
             name: round(cpu_after[name] - cpu_before.get(name, 0.0), 1) for name in cpu_after
         },
+        "transactions": report.transactions(units_before, units_after),
         "ceiling": limits,
         "utilisation": report.utilisation(
             intake,

@@ -104,6 +104,13 @@ async def test_a_small_intake_completes_and_reports_every_figure(
 
     for name in SERVICES:
         assert result["memory"][name]["peak_rss_mb"] > 0, name
+    units = result["transactions"]
+    assert set(units) == set(SERVICES)
+    for name in SERVICES:
+        assert units[name]["runs"] >= units[name]["units"] > 0, name
+        assert units[name]["committed"] > 0, name
+    # Every student's card was issued in a committed transaction of the card service.
+    assert units["card"]["committed"] >= STUDENTS
     ceiling = result["ceiling"]
     assert ceiling["kafka"]["produce_batched_per_second"] > 0
     assert ceiling["mongodb"]["transaction_two_inserts"]["per_second"] > 0
