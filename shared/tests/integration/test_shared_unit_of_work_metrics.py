@@ -39,6 +39,15 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
+def test_every_series_is_there_at_zero_before_the_first_transaction(uow: UnitOfWork) -> None:
+    service = uow.producer
+    for outcome in ("committed", "already_processed", "failed"):
+        labels = {"service": service, "outcome": outcome}
+        assert REGISTRY.get_sample_value("units_of_work_total", labels) == 0.0
+    assert REGISTRY.get_sample_value("transaction_runs_total", {"service": service}) == 0.0
+    assert REGISTRY.get_sample_value("unit_of_work_seconds_count", {"service": service}) == 0.0
+
+
 async def test_runs_again_after_conflicts_are_counted(uow: UnitOfWork) -> None:
     runs: list[str] = []
 

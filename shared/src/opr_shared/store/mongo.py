@@ -216,6 +216,12 @@ class UnitOfWork:
         self.client = client
         self.db: AsyncDatabase[Document] = client[database]
         self.producer = producer
+        # Every series from the start, at zero: a scrape before the first
+        # transaction shows 0 rather than nothing.
+        for outcome in ("committed", "already_processed", "failed"):
+            UNITS_OF_WORK.labels(producer, outcome)
+        TRANSACTION_RUNS.labels(producer)
+        UNIT_OF_WORK_SECONDS.labels(producer)
         # Called after a transaction that wrote outbox rows committed (the relay's
         # wake-up in this process; other replicas' rows reach it by change stream
         # or sweep).
