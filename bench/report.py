@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from opr_shared.events.envelope import SERVICES
 from opr_shared.store.mongo import OUTBOX, PROCESSED_EVENTS, make_client
-from prometheus_client.parser import text_string_to_metric_families
+from opr_shared.testing.metrics import totals_by_label
 
 from bench.driver import Intake
 
@@ -119,14 +119,10 @@ async def unit_of_work_counts(service_urls: dict[str, str]) -> dict[str, dict[st
                 response.raise_for_status()
             except httpx.HTTPError:
                 continue
-            mine = dict.fromkeys((*UNIT_OUTCOMES, "runs"), 0.0)
-            for family in text_string_to_metric_families(response.text):
-                for sample in family.samples:
-                    if sample.name == "units_of_work_total":
-                        outcome = sample.labels.get("outcome", "")
-                        mine[outcome] = mine.get(outcome, 0.0) + sample.value
-                    elif sample.name == "transaction_runs_total":
-                        mine["runs"] += sample.value
+            outcomes = totals_by_label(response.text, "units_of_work_total", "outcome")
+            runs = totals_by_label(response.text, "transaction_runs_total", "service")
+            mine = {outcome: outcomes.get(outcome, 0.0) for outcome in UNIT_OUTCOMES}
+            mine["runs"] = sum(runs.values())
             counts[name] = mine
     return counts
 

@@ -38,6 +38,7 @@ from opr_shared.events.catalogue import CATALOGUE, consumed_by
 from opr_shared.events.envelope import SERVICES, Envelope, topic_for
 from opr_shared.smtpsink import envelope_recipients, mail_files, read_message, text_body
 from opr_shared.testing.journey import bearer, form_answers, new_student_no, roster_row
+from opr_shared.testing.metrics import totals_by_label
 from opr_shared.testing.samples import blank_pdf, face_photo
 from pymongo import AsyncMongoClient
 
@@ -658,19 +659,11 @@ async def consumer_lag(bootstrap: str, groups: dict[str, str]) -> dict[str, int]
     return behind
 
 
-_METRIC = re.compile(r"^events_consumed_total\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.e+]+)$")
-
-
 async def consumed_counts(client: httpx.AsyncClient, stack: Stack, service: str) -> Counter[str]:
     """The service process's consumed records by outcome (since its start)."""
     answer = await call(client, "GET", f"{stack.service_url(service)}/metrics")
-    counts: Counter[str] = Counter()
-    for line in answer.text.splitlines():
-        found = _METRIC.match(line)
-        if found:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', found.group("labels")))
-            counts[labels["outcome"]] += int(float(found.group("value")))
-    return counts
+    totals = totals_by_label(answer.text, "events_consumed_total", "outcome")
+    return Counter({outcome: int(value) for outcome, value in totals.items()})
 
 
 # --- the scenarios ---------------------------------------------------------------------
