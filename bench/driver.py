@@ -4,12 +4,14 @@ One run:
 
 1. the registry imports the cohort (roster chunks, with invitations);
 2. each student, once the invitation e-mail is in the mail sink, activates the
-   account, signs in, saves a draft, submits the form, uploads the identity card
-   and the card photo (at most ``users`` students act at once);
+   account (which signs them in, as in the portal), saves a draft, submits the
+   form, uploads the identity card and the card photo (at most ``users``
+   students act at once);
 3. staff pollers read the verification queues and verify/approve every item of
    the cohort;
 4. the run waits until every student has a card with a collection slot and all
-   five milestone e-mails in the mail sink, then each student reads their card.
+   five milestone e-mails in the mail sink, then each student comes back, signs
+   in with the university e-mail and password, and reads their card.
 
 Timestamps for the end-to-end latencies come from the events themselves (read
 from every service's topic) and from the mail sink's ``X-Received-At`` header.
@@ -419,6 +421,7 @@ class Student:
     student_no: str
     row: dict[str, Any]
     password: str
+    university_email: str = ""
     started: float = 0.0
     submitted: float = 0.0
     completed: float = 0.0  # card with a slot and every e-mail seen
@@ -600,23 +603,13 @@ class Intake:
             ),
             200,
         ).json()
-        email = activated["university_email"]
+        student.university_email = activated["university_email"]
 
         async def sign_in(through: httpx.AsyncClient) -> str:
-            session = expect(
-                await self.http.call(
-                    "POST",
-                    "POST /identity/sessions",
-                    "/api/identity/sessions",
-                    client=through,
-                    json={"email": email, "password": student.password},
-                ),
-                200,
-            ).json()
-            return str(session["access_token"])
+            return await self._sign_in(through, student)
 
-        await think()
-        me = Signed(await sign_in(client), sign_in)
+        # Activating signs the student in (the portal goes on to the registration).
+        me = Signed(activated["access_token"], sign_in)
         timeout = self.config.timeout
 
         async def get_mine() -> httpx.Response:
@@ -672,7 +665,19 @@ class Intake:
 
         await think()
         expect(await retry_while(upload_photo, lambda r: r.status_code == 409, timeout), 201)
-        self.tokens[student.student_no] = me
+
+    async def _sign_in(self, through: httpx.AsyncClient, student: Student) -> str:
+        session = expect(
+            await self.http.call(
+                "POST",
+                "POST /identity/sessions",
+                "/api/identity/sessions",
+                client=through,
+                json={"email": student.university_email, "password": student.password},
+            ),
+            200,
+        ).json()
+        return str(session["access_token"])
 
     def complete(self, student_no: str) -> bool:
         kinds = self.topics.kinds(student_no)
@@ -683,22 +688,20 @@ class Intake:
         )
 
     async def confirm(self, student: Student) -> None:
-        """The student sees the issued card with a slot (through the API).
+        """The student comes back, signs in and sees the issued card with a slot.
 
-        A student who pauses between steps comes back for the card after a pause
-        too: with ``--think`` the thousand checks spread out instead of arriving
-        at one instant with a thousand expired tokens (which measured a thundering
-        herd of sign-ins, not the intake)."""
+        A student who pauses between steps comes back after a pause too: with
+        ``--think`` the returns spread out instead of a thousand sign-ins arriving
+        at one instant."""
         await self._think()
         async with self.http.own_client() as client:
+
+            async def sign_in(through: httpx.AsyncClient) -> str:
+                return await self._sign_in(through, student)
+
+            me = Signed(await sign_in(client), sign_in)
             card = expect(
-                await self.http.call(
-                    "GET",
-                    "GET /card/me",
-                    "/api/card/me",
-                    client=client,
-                    auth=self.tokens[student.student_no],
-                ),
+                await self.http.call("GET", "GET /card/me", "/api/card/me", client=client, auth=me),
                 200,
             ).json()
         if card["status"] != "issued" or card["slot"] is None:
@@ -709,7 +712,6 @@ class Intake:
 
     async def run(self) -> dict[str, Any]:
         cfg = self.config
-        self.tokens: dict[str, Signed] = {}
         # The shared pool serves the staff (students have clients of their own).
         limits = httpx.Limits(
             max_connections=4 * cfg.staff + 8,

@@ -111,7 +111,7 @@ async def test_the_dashboard_follows_changes_without_reloading(system: Stack, pa
     await screenshot(page, "dashboard-updated")
 
 
-async def test_invitation_link_activates_the_account_then_email_sign_in_works(
+async def test_invitation_link_activates_the_account_and_signs_in_then_email_sign_in_works(
     system: Stack, page: Page
 ) -> None:
     row = roster_row(new_student_no())
@@ -140,7 +140,15 @@ async def test_invitation_link_activates_the_account_then_email_sign_in_works(
     university_email = re.search(r"\S+@connect\.\S+?(?=\.$|\s|$)", await status.inner_text())
     assert university_email is not None
 
-    await page.get_by_role("button", name="Go to sign in").click()
+    # The activation has signed the student in: straight on to the registration.
+    await expect(status).to_contain_text("you are signed in")
+    await page.get_by_role("button", name="Continue to your registration").click()
+    await expect(page).to_have_url(re.compile(r"/me$"))
+    await expect(page.locator("[data-status]")).to_have_text("In Progress")
+
+    # Next time: the university e-mail and the new password.
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page).to_have_url(re.compile(r"/login$"))
     form = page.locator("form", has=page.get_by_role("heading", name="University account or staff"))
     await form.get_by_label("Email address").fill(university_email.group(0))
     await form.get_by_label("Password", exact=True).fill(password)

@@ -2,6 +2,13 @@ import { useState } from "preact/hooks";
 import { api, ApiError } from "../api";
 import { Alert, Field } from "../components";
 import { useNavigate, useT } from "../context";
+import { signIn } from "../session";
+
+interface ActivatedOut {
+  university_email: string;
+  // The session the activation starts; absent if the service could not start one.
+  access_token: string | null;
+}
 
 export function ActivatePage() {
   const t = useT();
@@ -10,7 +17,7 @@ export function ActivatePage() {
   const [password, setPassword] = useState("");
   const [confirm, setConfirm] = useState("");
   const [error, setError] = useState<string | null>(null);
-  const [email, setEmail] = useState<string | null>(null);
+  const [done, setDone] = useState<{ email: string; signedIn: boolean } | null>(null);
   const [busy, setBusy] = useState(false);
 
   async function onSubmit(event: Event) {
@@ -20,12 +27,13 @@ export function ActivatePage() {
     setBusy(true);
     setError(null);
     try {
-      const answer = await api<{ university_email: string }>("/api/identity/accounts/activate", {
+      const answer = await api<ActivatedOut>("/api/identity/accounts/activate", {
         method: "POST",
         body: { token, password },
         auth: false,
       });
-      setEmail(answer.university_email);
+      if (answer.access_token) signIn(answer.access_token);
+      setDone({ email: answer.university_email, signedIn: Boolean(answer.access_token) });
     } catch (e) {
       setError(e instanceof ApiError ? e.detail : t("error", { detail: String(e) }));
     } finally {
@@ -37,9 +45,14 @@ export function ActivatePage() {
   return (
     <>
       <h1>{t("activateTitle")}</h1>
-      {email ? (
+      {done?.signedIn ? (
         <>
-          <Alert kind="success">{t("activated", { email })}</Alert>
+          <Alert kind="success">{t("activatedSignedIn", { email: done.email })}</Alert>
+          <button type="button" onClick={() => navigate("/me")}>{t("continueToRegistration")}</button>
+        </>
+      ) : done ? (
+        <>
+          <Alert kind="success">{t("activated", { email: done.email })}</Alert>
           <button type="button" onClick={() => navigate("/login")}>{t("goToSignIn")}</button>
         </>
       ) : (

@@ -121,10 +121,27 @@ async def test_activation_gives_the_university_address_and_the_token_is_single_u
         "/api/identity/accounts/activate", json={"token": token, "password": PASSWORD}
     )
     assert done.status_code == 200, done.text
-    assert done.json() == {
+    activated = done.json()
+    assert {k: activated[k] for k in ("student_no", "university_email", "token_type")} == {
         "student_no": number,
         "university_email": f"{number}@connect.university.example",
+        "token_type": "bearer",
     }
+    # The activation signs the student in: no second password (and hash) needed.
+    assert activated["expires_in"] == 900
+    claims = jwt.decode(activated["access_token"], options={"verify_signature": False})
+    assert (claims["role"], claims["sub"], claims["student_no"]) == ("student", number, number)
+    signed_in = await identity.client.get(
+        "/api/identity/me", headers=bearer(activated["access_token"])
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    assert signed_in.json()["account_status"] == "active"
+    audit = await identity.db[LOGIN_ATTEMPTS].find_one(
+        {"account": f"student:{number}", "method": "activation"}
+    )
+    assert audit is not None
+    assert (audit["outcome"], audit["reason"]) == ("success", None)
+    assert number not in audit["identifier"]
     again = await identity.client.post(
         "/api/identity/accounts/activate", json={"token": token, "password": PASSWORD + "!"}
     )
@@ -151,6 +168,33 @@ async def test_activation_gives_the_university_address_and_the_token_is_single_u
     stored = await identity.db[STUDENTS].find_one({"_id": number})
     assert stored["password_hash"].startswith("$argon2id$")
     assert PASSWORD not in str(stored)
+
+
+async def test_an_activation_whose_session_cannot_start_still_reports_the_account_active(
+    identity: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row = await import_and_invite(identity)
+    number = row["student_no"]
+    token = await activation_token(identity, number)
+    authenticator = identity.app.state.identity.authenticator
+
+    async def unavailable(*_: Any) -> Any:
+        raise RuntimeError("signing keys unavailable")
+
+    monkeypatch.setattr(authenticator, "sign_in_activated", unavailable)
+    done = await identity.client.post(
+        "/api/identity/accounts/activate", json={"token": token, "password": PASSWORD}
+    )
+    # The link is used up: an error here would send the student back to a dead link.
+    assert done.status_code == 200, done.text
+    assert done.json()["university_email"] == f"{number}@connect.university.example"
+    assert done.json()["access_token"] is None
+    monkeypatch.undo()
+    login = await identity.client.post(
+        "/api/identity/sessions",
+        json={"email": f"{number}@connect.university.example", "password": PASSWORD},
+    )
+    assert login.status_code == 200, login.text
 
 
 async def test_expired_and_replaced_activation_tokens_are_refused(identity: Running) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -23,6 +24,7 @@ from identity.handlers.staff import (
 from identity.store import LOGIN_ATTEMPTS, STAFF_USERS, STUDENTS
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 IdentityDep = Annotated[Identity, Depends(identity_of)]
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
@@ -148,11 +150,19 @@ class ActivateIn(BaseModel):
 
 class ActivatedOut(BaseModel):
     student_no: str
-    university_email: str
+    university_email: str = Field(description="The address to sign in with from now on")
+    access_token: str | None = Field(
+        default=None,
+        description="The session the activation starts; absent if it could not be started"
+        " (the account is active all the same: sign in with the address and password)",
+    )
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme, not a secret
+    expires_in: int | None = Field(default=None, description="Seconds until the token expires")
 
 
 @router.post("/accounts/activate", response_model=ActivatedOut, tags=["accounts"])
-async def activate(body: ActivateIn, identity: IdentityDep) -> ActivatedOut:
+async def activate(body: ActivateIn, request: Request, identity: IdentityDep) -> ActivatedOut:
+    """Set the password with the invitation's token; the answer signs the student in."""
     if not 16 <= len(body.token.strip()) <= 128:
         raise HTTPException(400, "this activation link is not valid")
     try:
@@ -167,9 +177,21 @@ async def activate(body: ActivateIn, identity: IdentityDep) -> ActivatedOut:
         raise HTTPException(exc.status, exc.reason) from exc
     except PasswordRejected as exc:
         raise HTTPException(422, "password not accepted: " + "; ".join(exc.problems)) from exc
-    return ActivatedOut(
+    activated = ActivatedOut(
         student_no=activation.student_no, university_email=activation.university_email
     )
+    try:
+        issued = await identity.authenticator.sign_in_activated(
+            activation.student_no, activation.university_email, _client(request)
+        )
+    except Exception:
+        # The account is active and the link used up: answering an error now would
+        # tell the student to retry a link that no longer works.
+        log.exception("activated, but no session could be started")
+        return activated
+    activated.access_token = issued.access_token
+    activated.expires_in = issued.expires_in
+    return activated
 
 
 class MeOut(BaseModel):

@@ -195,6 +195,23 @@ class Authenticator:
             audit, account, state, now, client, subject=staff["_id"], role=Role(staff["role"])
         )
 
+    # --- after activation --------------------------------------------------------
+
+    async def sign_in_activated(
+        self, student_no: str, university_email: str, client: Client
+    ) -> IssuedToken:
+        """The session a student starts by activating: the invitation link and the
+        password just chosen prove as much as a sign-in would, so the portal does
+        not ask for (and hash) the password a second time.
+
+        Side effects: a login_attempts row (method ``activation``). A lockout is left
+        as it is: it counts failed sign-ins, and this was not one.
+        """
+        now = self.clock()
+        audit = {"method": "activation", "identifier": mask_identifier(university_email)}
+        await self._audit(audit, "success", None, f"student:{student_no}", now, client)
+        return await self.issue(student_no, Role.STUDENT, student_no)
+
     # --- shared ------------------------------------------------------------------
 
     async def issue(self, subject: str, role: Role, student_no: str | None = None) -> IssuedToken:
