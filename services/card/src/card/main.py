@@ -9,10 +9,12 @@ from opr_shared.settings import ServiceSettings
 
 from card import messaging
 from card.api.routes import router
+from card.handlers.issuing import Issuing
 from card.offers import SlotOfferSweep
 from card.settings import Settings
 from card.store import INDEXES
 from card.store.files import LateBucket
+from card.store.numbers import CardNumbers
 
 
 def build_runtime(
@@ -20,13 +22,22 @@ def build_runtime(
 ) -> ServiceRuntime:
     card_settings = settings if isinstance(settings, Settings) else Settings()
     bucket = LateBucket()
+    # The sweep exists once the runtime does; issuing wakes it through this.
+    sweeps: list[SlotOfferSweep] = []
+
+    def wake_sweep() -> None:
+        for sweep in sweeps:
+            sweep.wake()
+
+    issuing = Issuing(CardNumbers(card_settings.card_number_block), offer_slots=wake_sweep)
 
     def workers(runtime: ServiceRuntime) -> list[Worker]:
-        return [SlotOfferSweep(runtime.uow, card_settings.card_slot_offer_seconds)]
+        sweeps[:] = [SlotOfferSweep(runtime.uow, card_settings.card_slot_offer_seconds)]
+        return list(sweeps)
 
     runtime = ServiceRuntime(
         settings,
-        subscriptions=messaging.subscriptions(bucket),
+        subscriptions=messaging.subscriptions(bucket, issuing),
         indexes=INDEXES,
         uses_bucket=True,
         workers=workers,

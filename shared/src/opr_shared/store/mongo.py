@@ -10,6 +10,7 @@ function must not have side effects outside the transaction.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from opr_shared.jsonlog import correlation_id_var
 
 T = TypeVar("T")
 Document = dict[str, Any]
+log = logging.getLogger(__name__)
 
 OUTBOX = "outbox"
 PROCESSED_EVENTS = "processed_events"
@@ -173,6 +175,14 @@ class Transaction:
     producer: str
     causation_id: str | None = None
     events: list[Envelope] = field(default_factory=list)
+    committed_hooks: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` once this transaction has committed (not after a run that
+        was rolled back and run again: only the hooks of the committed run count).
+        For nudging work in this process that reads what the transaction wrote; a
+        hook that raises is logged, the commit stands."""
+        self.committed_hooks.append(hook)
 
     def publish(
         self,
@@ -242,10 +252,11 @@ class UnitOfWork:
         """
 
         wrote_outbox = False
+        hooks: list[Callable[[], None]] = []
         runs = TRANSACTION_RUNS.labels(self.producer)
 
         async def attempt(session: AsyncClientSession) -> T:
-            nonlocal wrote_outbox
+            nonlocal wrote_outbox, hooks
             wrote_outbox = False
             runs.inc()
             tx = Transaction(
@@ -263,6 +274,7 @@ class UnitOfWork:
                     )
                 except DuplicateKeyError as exc:
                     raise AlreadyProcessed(str(handled_event_id)) from exc
+            hooks = tx.committed_hooks
             result = await work(tx)
             if tx.events:
                 # The relay publishes in ``seq`` order. Taken as late as possible
@@ -296,6 +308,11 @@ class UnitOfWork:
             UNIT_OF_WORK_SECONDS.labels(self.producer).observe(time.perf_counter() - began)
         if wrote_outbox and self.on_outbox is not None:
             self.on_outbox()
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("an after-commit hook failed")
         return result
 
     async def is_processed(self, event_id: uuid.UUID) -> bool:

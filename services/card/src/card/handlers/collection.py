@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from opr_shared.store.mongo import Transaction, UnitOfWork
+from pymongo import ASCENDING
 
 from card.domain.card import Card, CardHolder, CardRefused
 from card.domain.schedule import Day, check_bookings_kept, plan_slots
-from card.handlers.issuing import publish, settle
+from card.handlers.issuing import offer_slot, publish
 from card.store import CARD_HOLDERS, holders, slots
 from card.store.numbers import owner_of
 
@@ -99,25 +100,32 @@ async def mark_collected(uow: UnitOfWork, card_no: str, by: str) -> tuple[CardHo
 
 
 async def offer_waiting_slots(uow: UnitOfWork, limit: int = 50) -> int:
-    """Offer a slot to issued cards still without one (no schedule, or it was full).
+    """Offer a slot to issued cards still without one: just issued, or waiting for
+    the card office to publish (or enlarge) the schedule.
 
-    Each card in its own transaction. Idempotency key: the holder's awaiting-slot
-    flag, re-read in the transaction. Side effects: a place taken,
+    Oldest card numbers first, so cards get the slots in the order they were
+    issued; each card in its own transaction. Idempotency key: the holder's
+    awaiting-slot flag, re-read in the transaction. Side effects: a place taken,
     CardReadyForCollection. Answers how many cards got a slot."""
-    cursor = uow.db[CARD_HOLDERS].find({"awaiting_slot": True}, {"_id": 1}).limit(limit)
+    cursor = (
+        uow.db[CARD_HOLDERS]
+        .find({"awaiting_slot": True}, {"_id": 1})
+        .sort("card_no", ASCENDING)
+        .limit(limit)
+    )
     waiting = [doc["_id"] async for doc in cursor]
     offered = 0
     for student_no in waiting:
 
-        async def work(tx: Transaction, student_no: str = student_no) -> bool:
+        async def work(tx: Transaction, student_no: str = student_no) -> bool | None:
             holder = await holders.load(tx, student_no)
             if holder is None or not holder.awaiting_slot:
-                return False
-            await settle(tx, holder, [], datetime.now(UTC))
-            return not holder.awaiting_slot
+                return None  # booked meanwhile (another replica, or the student)
+            return await offer_slot(tx, holder, datetime.now(UTC))
 
-        if await uow.run(work):
+        booked = await uow.run(work)
+        if booked:
             offered += 1
-        else:
+        elif booked is False:
             break  # no room left: wait for the card office to add some
     return offered

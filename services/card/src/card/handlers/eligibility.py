@@ -5,12 +5,13 @@ issued in whichever handler completes the three facts (particulars, completed
 registration, approved photo), so the arrival order does not matter. Every
 handler runs in the consumer's transaction with the event's processed mark, so a
 redelivered event changes nothing; a different event carrying the same fact is a
-no-op of the aggregate.
+no-op of the aggregate. A new card's collection slot is booked just after, in a
+transaction of its own (:class:`card.handlers.issuing.Issuing`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from opr_shared.events.catalogue import (
@@ -29,7 +30,7 @@ from opr_shared.events.envelope import Envelope
 from opr_shared.store.mongo import Transaction
 
 from card.domain.card import Particulars, Photo
-from card.handlers.issuing import settle
+from card.handlers.issuing import Issuing
 from card.store import holders
 from card.store.files import Bucket, photo_key
 
@@ -46,95 +47,98 @@ def particulars_of(event: StudentParticulars) -> Particulars:
     )
 
 
-async def on_student_admitted(tx: Transaction, envelope: Envelope, event: StudentAdmitted) -> None:
-    """Idempotency key: event id (guard); student number (particulars already known
-    are kept). Side effects: the card-holder record; a card (CardIssued) and a slot
-    offer (CardReadyForCollection) if the other facts arrived first."""
-    holder = await holders.load_or_new(tx, event.student_no)
-    holder.admit(particulars_of(event))
-    await settle(tx, holder, [], datetime.now(UTC))
+@dataclass
+class Eligibility:
+    """The handlers, with what they share: the issuing of cards and the bucket that
+    keeps approved photos."""
 
+    issuing: Issuing
+    bucket: Bucket
 
-async def on_student_particulars_updated(
-    tx: Transaction, envelope: Envelope, event: StudentParticularsUpdated
-) -> None:
-    """Idempotency key: event id (guard); equal particulars change nothing. Side
-    effects: the particulars printed on cards issued from now on (an issued card is
-    not reprinted for a corrected name: the card office reissues on a new photo)."""
-    holder = await holders.load_or_new(tx, event.student_no)
-    holder.correct_particulars(particulars_of(event))
-    await settle(tx, holder, [], datetime.now(UTC))
+    async def on_student_admitted(
+        self, tx: Transaction, envelope: Envelope, event: StudentAdmitted
+    ) -> None:
+        """Idempotency key: event id (guard); student number (particulars already known
+        are kept). Side effects: the card-holder record; a card (CardIssued) if the
+        other facts arrived first (its slot offer follows, see Issuing)."""
+        holder = await holders.load_or_new(tx, event.student_no)
+        holder.admit(particulars_of(event))
+        await self.issuing.settle(tx, holder, [], datetime.now(UTC))
 
+    async def on_student_particulars_updated(
+        self, tx: Transaction, envelope: Envelope, event: StudentParticularsUpdated
+    ) -> None:
+        """Idempotency key: event id (guard); equal particulars change nothing. Side
+        effects: the particulars printed on cards issued from now on (an issued card is
+        not reprinted for a corrected name: the card office reissues on a new photo)."""
+        holder = await holders.load_or_new(tx, event.student_no)
+        holder.correct_particulars(particulars_of(event))
+        await self.issuing.settle(tx, holder, [], datetime.now(UTC))
 
-async def on_registration_completed(
-    tx: Transaction, envelope: Envelope, event: RegistrationCompleted
-) -> None:
-    """Idempotency key: event id (guard); a completed or withdrawn registration
-    ignores it. Side effects: registration marked completed; CardIssued and
-    CardReadyForCollection if the particulars and an approved photo are known."""
-    holder = await holders.load_or_new(tx, event.student_no)
-    holder.complete_registration()
-    await settle(tx, holder, [], datetime.now(UTC))
-
-
-async def on_registration_withdrawn(
-    tx: Transaction, envelope: Envelope, event: RegistrationWithdrawn
-) -> None:
-    """Idempotency key: event id (guard); withdrawing twice changes nothing. Side
-    effects: no card will ever be issued; an issued card is cancelled and its
-    collection slot released (no event: the catalogue has no cancellation yet)."""
-    holder = await holders.load_or_new(tx, event.student_no)
-    events = holder.withdraw()
-    await settle(tx, holder, events, datetime.now(UTC))
-
-
-async def on_registration_incomplete(
-    tx: Transaction, envelope: Envelope, event: RegistrationIncomplete
-) -> None:
-    """Idempotency key: event id (guard); only a pending registration changes. Side
-    effects: registration marked incomplete (no card until a completion)."""
-    holder = await holders.load_or_new(tx, event.student_no)
-    holder.mark_incomplete()
-    await settle(tx, holder, [], datetime.now(UTC))
-
-
-async def on_registration_status_changed(
-    tx: Transaction, envelope: Envelope, event: RegistrationStatusChanged
-) -> None:
-    """The generic status event carries the same facts as the specific ones; applying
-    a fact twice is a no-op, so whichever of the two arrives first decides.
-    Idempotency key: event id (guard) and the aggregate's transitions. Side effects:
-    as on_registration_completed / on_registration_withdrawn."""
-    holder = await holders.load_or_new(tx, event.student_no)
-    events = []
-    if event.to_status is RegistrationStatus.COMPLETED:
+    async def on_registration_completed(
+        self, tx: Transaction, envelope: Envelope, event: RegistrationCompleted
+    ) -> None:
+        """Idempotency key: event id (guard); a completed or withdrawn registration
+        ignores it. Side effects: registration marked completed; CardIssued if the
+        particulars and an approved photo are known (CardReadyForCollection follows)."""
+        holder = await holders.load_or_new(tx, event.student_no)
         holder.complete_registration()
-    elif event.to_status is RegistrationStatus.INCOMPLETE:
-        holder.mark_incomplete()
-    elif event.to_status is RegistrationStatus.WITHDRAWN:
+        await self.issuing.settle(tx, holder, [], datetime.now(UTC))
+
+    async def on_registration_withdrawn(
+        self, tx: Transaction, envelope: Envelope, event: RegistrationWithdrawn
+    ) -> None:
+        """Idempotency key: event id (guard); withdrawing twice changes nothing. Side
+        effects: no card will ever be issued; an issued card is cancelled and its
+        collection slot released (no event: the catalogue has no cancellation yet)."""
+        holder = await holders.load_or_new(tx, event.student_no)
         events = holder.withdraw()
-    await settle(tx, holder, events, datetime.now(UTC))
+        await self.issuing.settle(tx, holder, events, datetime.now(UTC))
 
+    async def on_registration_incomplete(
+        self, tx: Transaction, envelope: Envelope, event: RegistrationIncomplete
+    ) -> None:
+        """Idempotency key: event id (guard); only a pending registration changes. Side
+        effects: registration marked incomplete (no card until a completion)."""
+        holder = await holders.load_or_new(tx, event.student_no)
+        holder.mark_incomplete()
+        await self.issuing.settle(tx, holder, [], datetime.now(UTC))
 
-async def on_account_activated(
-    tx: Transaction, envelope: Envelope, event: AccountActivated
-) -> None:
-    """Idempotency key: event id (guard); the same address changes nothing. Side
-    effects: the university email on the card record (shown to the card office)."""
-    holder = await holders.load_or_new(tx, event.student_no)
-    holder.activate_account(event.university_email)
-    await settle(tx, holder, [], datetime.now(UTC))
+    async def on_registration_status_changed(
+        self, tx: Transaction, envelope: Envelope, event: RegistrationStatusChanged
+    ) -> None:
+        """The generic status event carries the same facts as the specific ones; applying
+        a fact twice is a no-op, so whichever of the two arrives first decides.
+        Idempotency key: event id (guard) and the aggregate's transitions. Side effects:
+        as on_registration_completed / on_registration_withdrawn."""
+        holder = await holders.load_or_new(tx, event.student_no)
+        events = []
+        if event.to_status is RegistrationStatus.COMPLETED:
+            holder.complete_registration()
+        elif event.to_status is RegistrationStatus.INCOMPLETE:
+            holder.mark_incomplete()
+        elif event.to_status is RegistrationStatus.WITHDRAWN:
+            events = holder.withdraw()
+        await self.issuing.settle(tx, holder, events, datetime.now(UTC))
 
+    async def on_account_activated(
+        self, tx: Transaction, envelope: Envelope, event: AccountActivated
+    ) -> None:
+        """Idempotency key: event id (guard); the same address changes nothing. Side
+        effects: the university email on the card record (shown to the card office)."""
+        holder = await holders.load_or_new(tx, event.student_no)
+        holder.activate_account(event.university_email)
+        await self.issuing.settle(tx, holder, [], datetime.now(UTC))
 
-def photo_approved_handler(
-    bucket: Bucket,
-) -> Callable[[Transaction, Envelope, PhotoApproved], Awaitable[None]]:
-    async def on_photo_approved(tx: Transaction, envelope: Envelope, event: PhotoApproved) -> None:
+    async def on_photo_approved(
+        self, tx: Transaction, envelope: Envelope, event: PhotoApproved
+    ) -> None:
         """Idempotency key: event id (guard); photo id (the same or an older approval
         changes nothing). Side effects: the image in the card bucket under its
         SHA-256 (rewriting it on a retry writes the same bytes); CardIssued (a
-        reissue, with replaces_card_no, if a card exists for another photo) and
-        CardReadyForCollection."""
+        reissue, with replaces_card_no, if a card exists for another photo); the
+        reissued card keeps its slot (CardReadyForCollection again), a first card's
+        offer follows."""
         key = photo_key(event.student_no, event.card_image_sha256)
         photo = Photo(
             photo_id=str(event.photo_id),
@@ -144,7 +148,5 @@ def photo_approved_handler(
         )
         holder = await holders.load_or_new(tx, event.student_no)
         if holder.approve_photo(photo):
-            await bucket.put(key, event.card_image(), "image/jpeg")
-        await settle(tx, holder, [], datetime.now(UTC))
-
-    return on_photo_approved
+            await self.bucket.put(key, event.card_image(), "image/jpeg")
+        await self.issuing.settle(tx, holder, [], datetime.now(UTC))

@@ -1,11 +1,13 @@
-"""What every card use case ends with: issue the card if one is due, offer a slot
-if the card has none, translate what happened into catalogue events, save.
+"""What every card use case ends with: issue the card if one is due, translate
+what happened into catalogue events, save; and the slot offer that follows an issue.
 
 This is the one place where the aggregate's internal events become public ones.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from opr_shared.events.catalogue import (
@@ -25,26 +27,52 @@ from card.domain.card import (
     SlotWasBooked,
 )
 from card.store import holders, slots
-from card.store.numbers import allocate_card_number
+from card.store.numbers import CardNumbers
 
 
-async def settle(
-    tx: Transaction, holder: CardHolder, events: list[DomainEvent], now: datetime
-) -> list[DomainEvent]:
-    """Issue what is due, offer a slot, publish ``events`` and the new ones, save."""
-    events = list(events)
-    if holder.card_due() is not None and holder.particulars is not None:
-        number = await allocate_card_number(
-            tx, holder.particulars.intake_year, holder.student_no, now
-        )
-        events += holder.issue(number, now)
-    if holder.awaiting_slot:
-        slot = await slots.reserve_earliest(tx, now)
-        if slot is not None:
-            events += holder.book(slot.slot_id)
-    await publish(tx, holder, events)
+@dataclass
+class Issuing:
+    """Issues the cards that are due; slots are offered right after, apart.
+
+    Every issue in a burst books "the earliest slot with room": one document all of
+    them would update. Booking it in the issuing transaction made those
+    transactions conflict and run again (photo copy included). The issuing
+    transaction now only marks the card as awaiting a slot and, once committed,
+    wakes the slot-offer sweep of this process (``offer_slots``), which books
+    the waiting cards one at a time in issue order (``offer_slot``).
+    """
+
+    numbers: CardNumbers
+    offer_slots: Callable[[], None] = lambda: None
+
+    async def settle(
+        self, tx: Transaction, holder: CardHolder, events: list[DomainEvent], now: datetime
+    ) -> list[DomainEvent]:
+        """Issue what is due, publish ``events`` and the new ones, save."""
+        events = list(events)
+        if holder.card_due() is not None and holder.particulars is not None:
+            number = await self.numbers.allocate(
+                tx, holder.particulars.intake_year, holder.student_no, now
+            )
+            events += holder.issue(number, now)
+        await publish(tx, holder, events)
+        await holders.save(tx, holder, now)
+        if holder.awaiting_slot:
+            tx.after_commit(self.offer_slots)
+        return events
+
+
+async def offer_slot(tx: Transaction, holder: CardHolder, now: datetime) -> bool:
+    """Book the earliest future slot with room for a card awaiting one, publish the
+    offer, save. Answers False when no slot has room (the card keeps waiting)."""
+    if not holder.awaiting_slot:
+        return False
+    slot = await slots.reserve_earliest(tx, now)
+    if slot is None:
+        return False
+    await publish(tx, holder, holder.book(slot.slot_id))
     await holders.save(tx, holder, now)
-    return events
+    return True
 
 
 async def publish(tx: Transaction, holder: CardHolder, events: list[DomainEvent]) -> None:

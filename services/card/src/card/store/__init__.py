@@ -6,15 +6,16 @@ from pymongo import ASCENDING, IndexModel
 
 CARD_HOLDERS = "card_holders"  # one per student: the aggregate, with every card issued
 CARD_NUMBERS = "card_numbers"  # _id = card number -> student number; uniqueness and lookup
-CARD_COUNTERS = "card_counters"  # _id = "cards-<intake year>" -> last serial allocated
+CARD_COUNTERS = "card_counters"  # _id = "cards-<intake year>" -> last serial reserved
 COLLECTION_SLOTS = "collection_slots"  # _id = slot id: venue, window, capacity, bookings
 COLLECTION_SCHEDULE = "collection_schedule"  # _id = "current": venue and what to bring
 
 INDEXES: dict[str, list[IndexModel]] = {
     CARD_HOLDERS: [
         IndexModel([("status", ASCENDING)]),
-        # The slot-offer sweep looks for issued cards still without a slot.
-        IndexModel([("awaiting_slot", ASCENDING)]),
+        # The slot-offer sweep looks for issued cards still without a slot, oldest
+        # card number first.
+        IndexModel([("awaiting_slot", ASCENDING), ("card_no", ASCENDING)]),
     ],
     CARD_NUMBERS: [IndexModel([("student_no", ASCENDING)])],
     # Open slots in time order: offers and the student's list of slots.

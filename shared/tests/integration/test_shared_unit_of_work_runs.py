@@ -1,5 +1,6 @@
-"""What a unit of work reports on /metrics, on a real server: its outcome, and
-how many times its transaction ran (a conflict makes the driver run it again)."""
+"""Units of work on a real server: what they report on /metrics (the outcome, and
+how many times the transaction ran: a conflict makes the driver run it again),
+and the hooks that run once they have committed."""
 
 from __future__ import annotations
 
@@ -92,3 +93,49 @@ async def test_failed_and_already_processed_units_are_told_apart(uow: UnitOfWork
     assert sample("units_of_work_total", service=service, outcome="failed") == 1
     assert sample("transaction_runs_total", service=service) == 3
     assert await uow.db["log"].count_documents({}) == 1
+
+
+async def test_after_commit_hooks_run_once_for_the_committed_run_only(
+    uow: UnitOfWork, caplog: pytest.LogCaptureFixture
+) -> None:
+    called: list[str] = []
+    runs: dict[str, int] = {}
+
+    async def bump(name: str) -> None:
+        async def work(tx: Transaction) -> None:
+            runs[name] = runs.get(name, 0) + 1
+            attempt = runs[name]
+            tx.after_commit(lambda: called.append(f"{name}#{attempt}"))
+            await update_by_id(
+                tx.db["counters"], "serial", {"$inc": {"n": 1}}, upsert=True, session=tx.session
+            )
+            await asyncio.sleep(0.05)
+
+        await uow.run(work)
+
+    await asyncio.gather(*(bump(f"w{i}") for i in range(WRITERS)))
+    assert sum(runs.values()) > WRITERS  # some runs were rolled back and run again
+    # One call per writer, from the run that committed (its last).
+    assert sorted(called) == sorted(f"{name}#{n}" for name, n in runs.items())
+
+    async def refuse(tx: Transaction) -> None:
+        tx.after_commit(lambda: called.append("refused"))
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        await uow.run(refuse)
+    assert "refused" not in called
+
+    def broken() -> None:
+        raise RuntimeError("hook broke")
+
+    async def note(tx: Transaction) -> str:
+        tx.after_commit(broken)
+        tx.after_commit(lambda: called.append("after the broken one"))
+        await tx.db["log"].insert_one({"writer": "hooked"}, session=tx.session)
+        return "kept"
+
+    assert await uow.run(note) == "kept"  # a failing hook does not undo the commit
+    assert called[-1] == "after the broken one"
+    assert await uow.db["log"].count_documents({"writer": "hooked"}) == 1
+    assert "an after-commit hook failed" in caplog.text
