@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from opr_shared.store.mongo import UnitOfWork
 
@@ -23,9 +24,15 @@ BATCH = 50
 
 
 class SlotOfferSweep:
-    def __init__(self, uow: UnitOfWork, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        interval_seconds: float,
+        offer: Callable[[UnitOfWork, int], Awaitable[int]] = offer_waiting_slots,
+    ) -> None:
         self.uow = uow
         self.interval = interval_seconds
+        self._offer = offer
         self._stopped = asyncio.Event()
         self._woken = asyncio.Event()
 
@@ -38,7 +45,7 @@ class SlotOfferSweep:
             self._woken.clear()
             offered = 0
             try:
-                offered = await offer_waiting_slots(self.uow, limit=BATCH)
+                offered = await self._offer(self.uow, BATCH)
                 if offered:
                     log.info("collection slots offered", extra={"offered": offered})
             except Exception:

@@ -93,10 +93,12 @@ class CardService:
 
 @pytest.fixture
 async def card(infra: Endpoints) -> AsyncIterator[CardService]:
-    app = create_app(isolated_settings(Settings, infra), signing_keys=SIGNER.jwks)
+    # The slot-offer sweep runs as in the service, woken by the issues only (no
+    # periodic pass: a test that writes waiting cards itself decides who books).
+    settings = isolated_settings(Settings, infra, card_slot_offer_seconds=3600)
+    app = create_app(settings, signing_keys=SIGNER.jwks)
     runtime: ServiceRuntime = app.state.runtime
     async with serve_in_process(app, "http://card") as http:
-        # The slot-offer sweep runs as in the service (events are fed by the tests).
         workers = [asyncio.create_task(w.run()) for w in runtime.workers]
         try:
             yield CardService(app, runtime, http)
