@@ -604,12 +604,8 @@ class Intake:
             200,
         ).json()
         student.university_email = activated["university_email"]
-
-        async def sign_in(through: httpx.AsyncClient) -> str:
-            return await self._sign_in(through, student)
-
         # Activating signs the student in (the portal goes on to the registration).
-        me = Signed(activated["access_token"], sign_in)
+        me = Signed(activated["access_token"], self._signer(student))
         timeout = self.config.timeout
 
         async def get_mine() -> httpx.Response:
@@ -666,18 +662,24 @@ class Intake:
         await think()
         expect(await retry_while(upload_photo, lambda r: r.status_code == 409, timeout), 201)
 
-    async def _sign_in(self, through: httpx.AsyncClient, student: Student) -> str:
-        session = expect(
-            await self.http.call(
-                "POST",
-                "POST /identity/sessions",
-                "/api/identity/sessions",
-                client=through,
-                json={"email": student.university_email, "password": student.password},
-            ),
-            200,
-        ).json()
-        return str(session["access_token"])
+    def _signer(self, student: Student) -> Callable[[httpx.AsyncClient], Awaitable[str]]:
+        """Signs ``student`` in with the university e-mail and password, answering
+        the access token."""
+
+        async def sign_in(through: httpx.AsyncClient) -> str:
+            session = expect(
+                await self.http.call(
+                    "POST",
+                    "POST /identity/sessions",
+                    "/api/identity/sessions",
+                    client=through,
+                    json={"email": student.university_email, "password": student.password},
+                ),
+                200,
+            ).json()
+            return str(session["access_token"])
+
+        return sign_in
 
     def complete(self, student_no: str) -> bool:
         kinds = self.topics.kinds(student_no)
@@ -695,10 +697,7 @@ class Intake:
         at one instant."""
         await self._think()
         async with self.http.own_client() as client:
-
-            async def sign_in(through: httpx.AsyncClient) -> str:
-                return await self._sign_in(through, student)
-
+            sign_in = self._signer(student)
             me = Signed(await sign_in(client), sign_in)
             card = expect(
                 await self.http.call("GET", "GET /card/me", "/api/card/me", client=client, auth=me),

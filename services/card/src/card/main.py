@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 from opr_shared.auth import JwksFetcher
 from opr_shared.runtime import ServiceRuntime, Worker, create_http_app
@@ -22,18 +24,13 @@ def build_runtime(
 ) -> ServiceRuntime:
     card_settings = settings if isinstance(settings, Settings) else Settings()
     bucket = LateBucket()
-    # The sweep exists once the runtime does; issuing wakes it through this.
-    sweeps: list[SlotOfferSweep] = []
-
-    def wake_sweep() -> None:
-        for sweep in sweeps:
-            sweep.wake()
-
-    issuing = Issuing(CardNumbers(card_settings.card_number_block), offer_slots=wake_sweep)
+    # Set by an issue's commit, awaited by the slot-offer sweep.
+    offers_due = asyncio.Event()
+    issuing = Issuing(CardNumbers(card_settings.card_number_block), offer_slots=offers_due.set)
 
     def workers(runtime: ServiceRuntime) -> list[Worker]:
-        sweeps[:] = [SlotOfferSweep(runtime.uow, card_settings.card_slot_offer_seconds)]
-        return list(sweeps)
+        interval = card_settings.card_slot_offer_seconds
+        return [SlotOfferSweep(runtime.uow, interval, woken=offers_due)]
 
     runtime = ServiceRuntime(
         settings,

@@ -29,12 +29,14 @@ class SlotOfferSweep:
         uow: UnitOfWork,
         interval_seconds: float,
         offer: Callable[[UnitOfWork, int], Awaitable[int]] = offer_waiting_slots,
+        woken: asyncio.Event | None = None,
     ) -> None:
         self.uow = uow
         self.interval = interval_seconds
         self._offer = offer
         self._stopped = asyncio.Event()
-        self._woken = asyncio.Event()
+        # Set (by ``wake`` or whoever holds the event) when cards await a slot.
+        self._woken = woken or asyncio.Event()
 
     def wake(self) -> None:
         """Sweep now (called after a transaction that left a card awaiting a slot)."""

@@ -63,10 +63,9 @@ class Issuing:
 
 
 async def offer_slot(tx: Transaction, holder: CardHolder, now: datetime) -> bool:
-    """Book the earliest future slot with room for a card awaiting one, publish the
-    offer, save. Answers False when no slot has room (the card keeps waiting)."""
-    if not holder.awaiting_slot:
-        return False
+    """Book the earliest future slot with room for a card awaiting one
+    (``holder.awaiting_slot``), publish the offer, save. Answers False when no slot
+    has room (the card keeps waiting)."""
     slot = await slots.reserve_earliest(tx, now)
     if slot is None:
         return False
