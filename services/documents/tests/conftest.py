@@ -74,19 +74,33 @@ def zip_archive() -> bytes:
     return out.getvalue()
 
 
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that declares ``width`` x ``height`` pixels in a few hundred bytes."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
-        + chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def stored_png(rows: list[bytes]) -> bytes:
+    """A greyscale PNG whose pixel bytes appear verbatim in the file (filter 0,
+    deflate level 0): a test can place any byte string in its image data."""
+    ihdr = struct.pack(">IIBBBBB", len(rows[0]), len(rows), 8, 0, 0, 0, 0)
+    raw = b"".join(b"\x00" + row for row in rows)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"tEXt", b"Comment\x00scanned at the library")
+        + png_chunk(b"IDAT", zlib.compress(raw, 0))
+        + png_chunk(b"IEND", b"")
     )
 
 
@@ -109,6 +123,7 @@ class Samples:
     image_pdf = staticmethod(image_pdf)
     zip_archive = staticmethod(zip_archive)
     png_header_only = staticmethod(png_header_only)
+    stored_png = staticmethod(stored_png)
     astronaut = staticmethod(astronaut)
     portrait = staticmethod(portrait)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from typing import Any
 
 import pytest
@@ -215,3 +216,51 @@ def test_refusals_map_to_clear_http_statuses() -> None:
     assert UploadRefused(Refusal.TOO_LARGE, "x").status == 413
     assert UploadRefused(Refusal.UNSUPPORTED_TYPE, "x").status == 415
     assert UploadRefused(Refusal.POLYGLOT, "x").status == 422
+
+
+# --- signatures that compressed data spells by chance ------------------------------
+
+CHANCE = b"<svgPK\x03\x04"  # a 4-byte tag opening and a ZIP signature
+
+
+def in_scan_data(data: bytes, payload: bytes) -> bytes:
+    """``data`` with ``payload`` written over bytes of its JPEG scan, away from any
+    0xFF: the file still decodes (to slightly different pixels)."""
+    at = (data.find(b"\xff\xda") + len(data)) // 2
+    while b"\xff" in data[at - 1 : at + len(payload) + 1]:
+        at += 1
+    return data[:at] + payload + data[at + len(payload) :]
+
+
+def test_chance_signatures_in_compressed_pixels_are_no_polyglot(samples: Any) -> None:
+    """One phone photo in a few hundred has ``<svg`` (any case) or a ZIP signature
+    somewhere in its compressed data; it is a photo all the same."""
+    photo = in_scan_data(samples.jpeg(samples.scan()), CHANCE)
+    with Image.open(io.BytesIO(photo)) as decoded:
+        decoded.load()  # still a valid JPEG
+    assert inspect_file(photo, allowed=DOCUMENT_TYPES, limits=LIMITS).content_type is (
+        ContentType.JPEG
+    )
+    image = samples.stored_png([CHANCE + bytes(24), bytes(32)])
+    assert CHANCE in image
+    assert inspect_file(image, allowed=DOCUMENT_TYPES, limits=LIMITS).content_type is (
+        ContentType.PNG
+    )
+
+
+def test_chance_signatures_in_a_pdf_image_stream_are_no_polyglot(samples: Any) -> None:
+    data = samples.image_pdf()
+    scan = data.find(b"stream\n") + len(b"stream\n")
+    stream_end = data.find(b"endstream")
+    embedded = in_scan_data(data[scan:stream_end], CHANCE)
+    scanned = data[:scan] + embedded + data[stream_end:]
+    assert CHANCE in scanned
+    assert inspect_file(scanned, allowed=DOCUMENT_TYPES, limits=LIMITS).pages == 1
+
+
+def test_markup_where_a_program_reads_text_is_still_a_polyglot(samples: Any) -> None:
+    assert refused(samples.jpeg(samples.scan(), comment=b"<svg onload=x()>")) is (Refusal.POLYGLOT)
+    assert refused(samples.png_with_text("PK\x03\x04")) is Refusal.POLYGLOT
+    # A complete opening tag is refused wherever it is, compressed data included.
+    hidden = in_scan_data(samples.jpeg(samples.scan()), b"<script>x()</script>")
+    assert refused(hidden) is Refusal.POLYGLOT

@@ -17,17 +17,24 @@ client declared) and then decoded for real. The rules, in the order they apply:
    - nothing may follow the end of the format (bytes after JPEG ``EOI``, PNG
      ``IEND`` or the final PDF ``%%EOF``): that is where archives and scripts are
      appended;
-   - no ZIP local-file header anywhere, and no ZIP end-of-central-directory
-     record in the last 64 KiB (where ZIP readers look for it);
-   - no HTML or script markup anywhere (``<html``, ``<script``, ``<body``,
-     ``<iframe``, ``<svg``, ``<!doctype``, ``<?php``, case-insensitive);
+   - no ZIP end-of-central-directory record in the last 64 KiB (where ZIP
+     readers look for it);
+   - no HTML or script markup (``<html``, ``<script``, ``<body``, ``<iframe``,
+     ``<svg``, ``<!doctype``, ``<?php``, case-insensitive) and no ZIP local-file
+     header in the readable parts of the file (:mod:`documents.domain.layout`:
+     everything but compressed pixels and PDF stream contents), and no complete
+     opening tag (``<html>``, ``<script ``, ``<?php`` and a space...) anywhere;
    - an image must not contain a PDF header (``%PDF-``), a PDF no PNG signature
      (PDF images are raw streams; JPEG streams inside a PDF are normal and allowed).
 7. PDFs: encrypted ones (staff could not open them) and ones with active content
    (JavaScript, launch actions, embedded files, rich media, XFA forms) are refused.
 
-Random compressed data could contain a 4-byte ZIP signature by chance: about
-one file in 10,000 of 500 KB would be refused, and its owner re-exports it.
+Compressed data is searched only for signatures long enough not to turn up by
+chance: a 4-byte one (``PK\x03\x04``, or ``<svg`` in any case) appears in random
+bytes once in every 0.5-4 GB, i.e. in about one phone photo in a few hundred,
+which would then be refused for no reason. The longest signatures searched
+everywhere (a tag with its closing character, ``%PDF-``, the PNG signature) turn
+up by chance less than once in 10^12 bytes.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ from PIL import Image, UnidentifiedImageError
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 from pypdf.generic import PdfObject
+
+from documents.domain.layout import jpeg_readable, pdf_readable, png_readable
 
 
 class ContentType(StrEnum):
@@ -66,6 +75,8 @@ ZIP_LOCAL_HEADER = b"PK\x03\x04"
 ZIP_END_OF_DIRECTORY = b"PK\x05\x06"
 ZIP_TAIL = 65_557  # 22-byte record + the longest comment a ZIP may carry
 MARKUP = re.compile(rb"<(?:html|script|body|iframe|svg|!doctype|\?php)", re.IGNORECASE)
+# A tag as a browser would open it, with the character that ends its name.
+MARKUP_TAG = re.compile(rb"<(?:html|script|body|iframe|!doctype)[\s/>]|<\?php\s", re.IGNORECASE)
 PDF_ACTIVE = re.compile(rb"/(?:JavaScript|JS|Launch|EmbeddedFiles?|RichMedia|XFA)(?![A-Za-z0-9])")
 PDF_TRAILING_WHITESPACE = b" \t\r\n\f\x00"
 
@@ -285,11 +296,19 @@ def _is_script_action(action: object) -> bool:
     return False
 
 
+_READABLE = {
+    ContentType.JPEG: jpeg_readable,
+    ContentType.PNG: png_readable,
+    ContentType.PDF: pdf_readable,
+}
+
+
 def _check_foreign_formats(data: bytes, kind: ContentType) -> None:
+    readable = [data[start:end] for start, end in _READABLE[kind](data)]
     found: str | None = None
-    if ZIP_LOCAL_HEADER in data or ZIP_END_OF_DIRECTORY in data[-ZIP_TAIL:]:
+    if ZIP_END_OF_DIRECTORY in data[-ZIP_TAIL:] or any(ZIP_LOCAL_HEADER in r for r in readable):
         found = "a ZIP archive"
-    elif MARKUP.search(data):
+    elif MARKUP_TAG.search(data) or any(MARKUP.search(r) for r in readable):
         found = "HTML or script markup"
     elif kind is not ContentType.PDF and PDF_MAGIC in data:
         found = "a PDF"
