@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from documents.domain.photo import PhotoSpec, card_image, check_photo
+from documents.domain.photo import PhotoSpec, _upright_rgb, card_image, check_photo
 from opr_shared.events.catalogue import PhotoApproved
-from PIL import Image
+from PIL import Image, ImageFilter
 
 SPEC = PhotoSpec()
 
@@ -90,6 +90,49 @@ def test_a_sideways_exif_orientation_is_applied_before_checking(samples: Any) ->
     exif[0x0112] = 6  # turn 90 degrees clockwise to display
     assert codes(samples.jpeg(rotated, exif=exif.tobytes())) == set()
     assert "not_portrait_4_5" in codes(samples.jpeg(rotated))
+
+
+def phone_photo(samples: Any, size: tuple[int, int], **options: Any) -> bytes:
+    """The portrait at a phone camera's resolution, with a little sensor grain."""
+    import numpy as np
+
+    pixels = np.asarray(samples.portrait().resize(size, Image.Resampling.BICUBIC), dtype=np.int16)
+    grain = np.random.default_rng(3).integers(-5, 6, pixels.shape)
+    image = Image.fromarray((pixels + grain).clip(0, 255).astype(np.uint8))
+    data: bytes = samples.jpeg(image, **options)
+    return data
+
+
+def test_a_phone_photo_is_checked_from_a_reduced_decode_at_its_full_size(samples: Any) -> None:
+    data = phone_photo(samples, (2400, 3000))
+    image, size = _upright_rgb(data, SPEC.analysis_width)
+    # Decoded at a quarter (600x750): no smaller than the analysis needs.
+    assert size == (2400, 3000)
+    assert SPEC.analysis_width <= min(image.size) < 2400 // 2
+    verdict = check_photo(data, SPEC)
+    assert verdict.problems == ()
+    assert (verdict.width, verdict.height, verdict.faces) == (2400, 3000, 1)
+    with Image.open(io.BytesIO(card_image(data, SPEC))) as card:
+        assert card.size == (SPEC.card_width, SPEC.card_height)
+
+
+def test_a_phone_photo_stored_sideways_reports_its_upright_size(samples: Any) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 8  # turn 90 degrees anticlockwise to display
+    stored = Image.open(io.BytesIO(phone_photo(samples, (2400, 3000)))).rotate(-90, expand=True)
+    data = samples.jpeg(stored, exif=exif.tobytes())
+    image, size = _upright_rgb(data, SPEC.analysis_width)
+    assert size == (2400, 3000)
+    assert image.width < image.height
+    verdict = check_photo(data, SPEC)
+    assert verdict.problems == ()
+    assert (verdict.width, verdict.height) == (2400, 3000)
+
+
+def test_a_reduced_decode_judges_blur_as_the_full_one_did(samples: Any) -> None:
+    sharp = samples.portrait().resize((1920, 2400), Image.Resampling.LANCZOS)
+    assert "blurred" in codes(samples.jpeg(sharp.filter(ImageFilter.GaussianBlur(12))))
+    assert "blurred" not in codes(samples.jpeg(sharp.filter(ImageFilter.GaussianBlur(4))))
 
 
 def test_the_card_image_is_a_small_normalised_jpeg_the_event_accepts(samples: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,9 @@ class PhotoVerdict:
 
 _per_thread = threading.local()
 
+# EXIF orientations that turn the stored picture by a quarter (width and height swap).
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
+
 
 def _face_detector() -> cv2.CascadeClassifier:
     """This thread's face detector. OpenCV's algorithms keep working state in the
@@ -104,16 +107,29 @@ def _face_detector() -> cv2.CascadeClassifier:
     return detector
 
 
-def _upright_rgb(data: bytes) -> Image.Image:
+def _upright_rgb(data: bytes, min_side: int) -> tuple[Image.Image, tuple[int, int]]:
+    """The photo upright in RGB, decoded no larger than it takes for its shorter side
+    to keep ``min_side`` pixels, and the photo's full upright size.
+
+    A JPEG is decoded at 1/2, 1/4 or 1/8 of its size where that is enough (the
+    decoder's DCT scaling): a 12-megapixel phone photo then takes a few MB and tens
+    of milliseconds instead of 36 MB per copy and a third of a second.
+    """
     with Image.open(io.BytesIO(data)) as opened:
+        width, height = opened.size
+        if opened.getexif().get(ExifTags.Base.Orientation, 1) in _QUARTER_TURNS:
+            width, height = height, width
+        scale = min_side / min(width, height)
+        if scale < 1:
+            stored = opened.size
+            opened.draft("RGB", (int(stored[0] * scale) + 1, int(stored[1] * scale) + 1))
         image = ImageOps.exif_transpose(opened)
-        return image.convert("RGB")
+        return image.convert("RGB"), (width, height)
 
 
 def check_photo(data: bytes, spec: PhotoSpec) -> PhotoVerdict:
     """Every check of the specification on one decoded photo."""
-    image = _upright_rgb(data)
-    width, height = image.size
+    image, (width, height) = _upright_rgb(data, spec.analysis_width)
     problems: list[PhotoProblem] = []
 
     def fail(code: str, message: str) -> None:
@@ -201,8 +217,9 @@ def check_photo(data: bytes, spec: PhotoSpec) -> PhotoVerdict:
 def card_image(data: bytes, spec: PhotoSpec) -> bytes:
     """The photo as printed on the card: upright, exactly 4:5, card size, baseline
     JPEG without metadata, at most ``card_max_bytes``."""
+    upright, _ = _upright_rgb(data, 2 * spec.card_width)
     image = ImageOps.fit(
-        _upright_rgb(data),
+        upright,
         (spec.card_width, spec.card_height),
         method=Image.Resampling.LANCZOS,
     )
