@@ -32,6 +32,14 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="mean pause of a student before each step, in seconds (default 0: none)",
     )
     parser.add_argument(
+        "--photo",
+        type=_size,
+        default=Config.photo_size,
+        metavar="WxH",
+        help="pixels of the card photo each student uploads (default 2419x3024, a 4:5 "
+        "crop of a 12-megapixel phone picture; 480x600 for the small one of earlier runs)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=None,
@@ -50,6 +58,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile", type=int, default=0, metavar="S", help="py-spy the services for S seconds"
     )
     return parser.parse_args(argv)
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, got {text!r}")
+    return int(width), int(height)
 
 
 def say(message: str) -> None:
@@ -71,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Seven pauses a journey, and the slowest students' pauses add up.
         timeout=args.timeout if args.timeout is not None else 840.0 + 15 * args.think,
         think=args.think,
+        photo_size=args.photo,
     )
     if args.reuse:
         stack = Stack.for_data_dir(default_data_dir(), progress=say)

@@ -91,6 +91,9 @@ class Config:
     # the form, finding the files. 0 = none: every student acts as fast as the
     # system answers, which is an overload test rather than a crowd of people.
     think: float = 0.0
+    # The card photo every student uploads: a 4:5 crop of a 12-megapixel phone
+    # camera's picture, as the portal sends what the student picked, unresized.
+    photo_size: tuple[int, int] = (2419, 3024)
     label: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
 
@@ -461,7 +464,7 @@ class Intake:
         )
         self.topics = TopicWatcher(target.endpoints.kafka_bootstrap, set(self.by_no))
         self.pdf = blank_pdf()
-        self.photo = face_photo()
+        self.photo = face_photo(config.photo_size)
         self.staff_done: dict[str, int] = defaultdict(int)
         self.active = 0
         self.peak_active = 0

@@ -281,6 +281,17 @@ def utilisation(
     }
 
 
+def _uploads(r: dict[str, Any]) -> list[str]:
+    files = r.get("uploads")  # absent from results taken before it was recorded
+    if not files:
+        return []
+    width, height = files["photo_pixels"]
+    return [
+        f"Each student uploads a {width}x{height} card photo ({files['photo_bytes'] / 1e6:.2f} MB) "
+        f"and a {files['document_bytes'] / 1e3:.1f} kB PDF."
+    ]
+
+
 def markdown(result: dict[str, Any]) -> str:
     r = result
     lines = [
@@ -290,6 +301,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{r['machine']['memory_gb']} GB; load average {r['load_average']['start']} at the "
         f"start, {r['load_average']['end']} at the end; {r['concurrent_users']} concurrent "
         f"users{_pausing(r)}, {r['staff_per_queue']} staff per queue; stack: {r['stack']}.",
+        *_uploads(r),
         "",
         "| figure | value |",
         "|---|---|",

@@ -112,6 +112,11 @@ async def run(
         "concurrent_users": config.users,
         "think_seconds": config.think,
         "staff_per_queue": config.staff,
+        "uploads": {
+            "photo_pixels": list(config.photo_size),
+            "photo_bytes": len(intake.photo),
+            "document_bytes": len(intake.pdf),
+        },
         "journeys": {
             "students": len(intake.students),
             "completed": len(completed),

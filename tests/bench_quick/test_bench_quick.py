@@ -73,6 +73,9 @@ async def test_a_small_intake_completes_and_reports_every_figure(
     assert result["wall_seconds"] >= phases["import_seconds"] + phases["students_acting_seconds"]
     assert phases["closing_check_seconds"] > 0
     assert result["concurrent_users"] == 5
+    # Phone-sized card photos by default, as the portal uploads what the student picked.
+    assert result["uploads"]["photo_pixels"] == [2419, 3024]
+    assert result["uploads"]["photo_bytes"] > 500_000
 
     journey_endpoints = {
         "POST /identity/accounts/activate",

@@ -1,0 +1,43 @@
+"""The benchmark's command line: the card photo's size, and how the report states it."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench(module: str) -> Any:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module(module)
+
+
+def test_the_photo_is_phone_sized_unless_asked_otherwise() -> None:
+    main = bench("bench.__main__")
+    assert main.parse([]).photo == (2419, 3024)
+    assert main.parse(["--photo", "480x600"]).photo == (480, 600)
+
+
+@pytest.mark.parametrize("bad", ["480", "x600", "480x", "0x600", "480x-6", "big"])
+def test_a_malformed_photo_size_is_refused_with_the_expected_form(
+    bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main = bench("bench.__main__")
+    with pytest.raises(SystemExit):
+        main.parse(["--photo", bad])
+    assert "expected WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_the_report_states_the_uploaded_files() -> None:
+    report = bench("bench.report")
+    files = {"photo_pixels": [2419, 3024], "photo_bytes": 1_089_723, "document_bytes": 1_234}
+    assert report._uploads({"uploads": files}) == [
+        "Each student uploads a 2419x3024 card photo (1.09 MB) and a 1.2 kB PDF."
+    ]
+    assert report._uploads({}) == []
