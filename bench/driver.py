@@ -212,14 +212,17 @@ async def retry_while(
     waiting: Callable[[httpx.Response], bool],
     timeout: float,
 ) -> httpx.Response:
-    """Repeat ``attempt`` while its answer says an event has not arrived yet."""
+    """Repeat ``attempt`` while its answer says an event has not arrived yet, or the
+    service is busy (after the pause its ``Retry-After`` asks for, as its message asks)."""
     deadline = time.monotonic() + timeout
     pause = 0.2
     while True:
         response = await attempt()
-        if not waiting(response) or time.monotonic() > deadline:
+        busy = response.status_code == 503
+        if not (busy or waiting(response)) or time.monotonic() > deadline:
             return response
-        await asyncio.sleep(pause)
+        asked = response.headers.get("retry-after", "")
+        await asyncio.sleep(float(asked) if busy and asked.isdigit() else pause)
         pause = min(pause * 1.5, 2.0)
 
 

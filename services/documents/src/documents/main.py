@@ -10,6 +10,7 @@ from opr_shared.runtime import ServiceRuntime, Worker, create_http_app
 from opr_shared.settings import ServiceSettings
 
 from documents import messaging
+from documents.api.budget import UploadBudget
 from documents.api.routes import UploadRules, build_router
 from documents.domain.content import ContentLimits
 from documents.domain.photo import PhotoSpec
@@ -58,6 +59,7 @@ def upload_rules(settings: Settings) -> UploadRules:
         ),
         photo_spec=spec,
         link_ttl=timedelta(seconds=settings.content_link_seconds),
+        budget=UploadBudget(settings.upload_budget_bytes, settings.upload_wait_seconds),
     )
 
 

@@ -17,6 +17,17 @@ class Settings(ServiceSettings):
     max_image_pixels: int = Field(
         default=40_000_000, ge=1, description="Images declaring more pixels are refused undecoded."
     )
+    upload_budget_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1,
+        description="Bytes of uploads received at once (each reserves its declared size); "
+        "the rest wait their turn. An upload holds about twice its size in memory.",
+    )
+    upload_wait_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="How long an upload waits for room before it is answered 503 (busy).",
+    )
     max_pdf_pages: int = Field(default=100, ge=1, description="PDFs with more pages are refused.")
     content_link_seconds: int = Field(
         default=300, ge=10, le=3600, description="Lifetime of a staff link to a file."

@@ -4,6 +4,7 @@ outbox, files in its bucket."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import uuid
@@ -477,6 +478,64 @@ async def test_a_failing_photo_is_refused_with_every_reason_and_not_stored(
     ]
     attack = await svc.submit_photo(number, samples.pdf())
     assert attack.status_code == 415
+
+
+async def test_photos_beyond_the_upload_budget_wait_and_are_turned_away_unstored(
+    infra: Endpoints, samples: Any
+) -> None:
+    """With room for one upload, a photo arriving while another is still being sent
+    waits, and is answered 503 (busy) when no room comes: nothing of it is stored,
+    and the same photo sent again once room is free is taken."""
+    settings = isolated_settings(
+        Settings, infra, upload_budget_bytes=200_000, upload_wait_seconds=0.5
+    )
+    app = create_app(settings, signing_keys=SIGNER.jwks)
+    async with serve_in_process(app, "http://documents") as http:
+        svc = DocumentsService(app, app.state.runtime, http)
+        slow, quick = new_student_no(), new_student_no()
+        await svc.admit(slow)
+        await svc.admit(quick)
+        photo = samples.face_photo()
+        boundary = "budget-test"
+        head = (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="me.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        )
+        body = head.encode() + photo + f"\r\n--{boundary}--\r\n".encode()
+        half_sent, go_on = asyncio.Event(), asyncio.Event()
+
+        async def trickle() -> AsyncIterator[bytes]:
+            yield body[: len(body) // 2]
+            half_sent.set()
+            await go_on.wait()
+            yield body[len(body) // 2 :]
+
+        # No Content-Length (sent in chunks): it reserves the largest photo allowed,
+        # i.e. the whole budget, until it is answered.
+        first = asyncio.create_task(
+            http.post(
+                "/api/documents/me/photo",
+                content=trickle(),
+                headers={
+                    **auth(Role.STUDENT, slow),
+                    "content-type": f"multipart/form-data; boundary={boundary}",
+                },
+            )
+        )
+        await half_sent.wait()
+        busy = await svc.submit_photo(quick, photo)
+        assert busy.status_code == 503, busy.text
+        assert busy.headers["retry-after"] == "5"
+        assert busy.json()["detail"]["code"] == "busy"
+        assert await svc.stored_objects(quick) == []
+        assert await svc.published(quick) == []
+
+        go_on.set()
+        assert (await first).status_code == 201
+        again = await svc.submit_photo(quick, photo)
+        assert again.status_code == 201, again.text
+        assert [e.event_type for e in await svc.published(quick)] == ["PhotoSubmitted"]
 
 
 async def test_the_card_office_rejects_a_photo_and_a_new_one_supersedes_the_pending_one(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Literal
@@ -16,6 +17,7 @@ from opr_shared.runtime import ServiceRuntime
 from opr_shared.store.objects import ObjectStore
 
 from documents.api.body import read_upload
+from documents.api.budget import UploadBudget
 from documents.api.schemas import (
     Age,
     ContentLinkOut,
@@ -59,6 +61,7 @@ class UploadRules:
     photo_limits: ContentLimits
     photo_spec: PhotoSpec
     link_ttl: timedelta
+    budget: UploadBudget
 
 
 def _runtime(request: Request) -> ServiceRuntime:
@@ -133,8 +136,24 @@ MULTIPART_PHOTO = {
 }
 
 
+BUSY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Too many files arriving at once: nothing stored, retry later."}
+}
+
+
 def build_router(rules: UploadRules) -> APIRouter:
     router = APIRouter()
+
+    # Room for the upload's bytes, held until the answer is ready. The student is
+    # signed in first (the same dependency the route has, resolved once): a
+    # stranger's request waits for nothing.
+    async def room_for_document(request: Request, _: Student) -> AsyncIterator[None]:
+        async with rules.budget.held(request, rules.document_limits.max_bytes):
+            yield
+
+    async def room_for_photo(request: Request, _: Student) -> AsyncIterator[None]:
+        async with rules.budget.held(request, rules.photo_limits.max_bytes):
+            yield
 
     # -- students --------------------------------------------------------------
 
@@ -149,8 +168,10 @@ def build_router(rules: UploadRules) -> APIRouter:
                 "model": DocumentOut,
                 "description": "The same file again while its version waits for review: "
                 "that version, unchanged",
-            }
+            },
+            **BUSY,
         },
+        dependencies=[Depends(room_for_document)],
     )
     async def upload_my_document(
         request: Request, response: Response, student: Student
@@ -211,7 +232,11 @@ def build_router(rules: UploadRules) -> APIRouter:
         response_model=PhotoOut,
         openapi_extra=MULTIPART_PHOTO,
         summary="Submit a card photo; the automatic checks answer at once",
-        responses={422: {"description": "The photo fails the specification: every reason."}},
+        responses={
+            422: {"description": "The photo fails the specification: every reason."},
+            **BUSY,
+        },
+        dependencies=[Depends(room_for_photo)],
     )
     async def submit_my_photo(request: Request, student: Student) -> PhotoOut:
         upload = await read_upload(request, max_bytes=rules.photo_limits.max_bytes)

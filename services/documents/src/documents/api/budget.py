@@ -1,0 +1,104 @@
+"""How many bytes of uploads the process holds at once.
+
+An upload is in memory from the moment its body is read until its record is
+stored: its bytes, the copy the multipart parser made, the decoded pixels. Two
+hundred students sending a phone photo at the same moment would hold hundreds of
+MB. Each upload therefore reserves its size (the declared ``Content-Length``, or
+the largest file allowed when none is declared) before its body is read, and
+gives it back when its answer is ready. Uploads that do not fit wait their turn,
+in the order they came; one still waiting after ``wait_seconds`` is answered 503
+with ``Retry-After``, and nothing of it was read or stored.
+
+A request that reserves more than the whole budget waits for all of it, so the
+largest allowed file always gets through on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import HTTPException, Request
+from prometheus_client import Counter
+
+from documents.api.body import FRAMING_BYTES
+
+UPLOADS_TURNED_AWAY = Counter(
+    "uploads_turned_away_total",
+    "Uploads answered 503 because the upload memory budget stayed full for too long",
+)
+RETRY_AFTER_SECONDS = 5
+
+
+class Busy(Exception):
+    pass
+
+
+class UploadBudget:
+    def __init__(self, limit_bytes: int, wait_seconds: float) -> None:
+        self.limit = limit_bytes
+        self.free = limit_bytes
+        self.wait_seconds = wait_seconds
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    async def acquire(self, size: int) -> int:
+        """Reserve ``size`` bytes (at most the whole budget) and return what was
+        reserved; raise :class:`Busy` after waiting ``wait_seconds`` in vain."""
+        size = min(size, self.limit)
+        if not self._waiting and size <= self.free:
+            self.free -= size
+            return size
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (size, turn)
+        self._waiting.append(entry)
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                await turn
+        except BaseException as exc:
+            if turn.done() and not turn.cancelled():
+                self.release(size)  # granted in the same instant
+            else:
+                self._waiting.remove(entry)
+                turn.cancel()
+                self._grant()  # those behind it may fit now
+            if isinstance(exc, TimeoutError):
+                raise Busy from None
+            raise
+        return size
+
+    def release(self, size: int) -> None:
+        self.free += size
+        self._grant()
+
+    def _grant(self) -> None:
+        while self._waiting and self._waiting[0][0] <= self.free:
+            size, turn = self._waiting.popleft()
+            if not turn.done():
+                self.free -= size
+                turn.set_result(None)
+
+    @asynccontextmanager
+    async def held(self, request: Request, max_bytes: int) -> AsyncIterator[None]:
+        """Hold room for ``request``'s upload while the block runs."""
+        most = max_bytes + FRAMING_BYTES  # a longer body is refused as soon as it is read
+        declared = request.headers.get("content-length", "")
+        size = min(int(declared), most) if declared.isdigit() else most
+        try:
+            reserved = await self.acquire(size)
+        except Busy:
+            UPLOADS_TURNED_AWAY.inc()
+            raise HTTPException(
+                503,
+                {
+                    "code": "busy",
+                    "message": "Many files are arriving at once: nothing was stored, "
+                    "send this one again in a few seconds.",
+                },
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from None
+        try:
+            yield
+        finally:
+            self.release(reserved)

@@ -1,0 +1,108 @@
+"""The upload memory budget: who gets room, who waits, who is turned away."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from documents.api.budget import Busy, UploadBudget
+from fastapi import HTTPException
+from starlette.requests import Request
+
+
+def request(content_length: int | None) -> Request:
+    headers = [] if content_length is None else [(b"content-length", str(content_length).encode())]
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": headers})
+
+
+async def test_uploads_that_fit_get_room_at_once_and_give_it_back() -> None:
+    budget = UploadBudget(100, wait_seconds=1)
+    assert await budget.acquire(60) == 60
+    assert await budget.acquire(40) == 40
+    assert budget.free == 0
+    budget.release(60)
+    budget.release(40)
+    assert budget.free == 100
+
+
+async def test_waiting_uploads_get_room_in_the_order_they_came() -> None:
+    budget = UploadBudget(100, wait_seconds=5)
+    await budget.acquire(90)
+    order: list[str] = []
+
+    async def upload(name: str, size: int) -> None:
+        await budget.acquire(size)
+        order.append(name)
+
+    large = asyncio.create_task(upload("large", 80))
+    await asyncio.sleep(0)
+    small = asyncio.create_task(upload("small", 5))
+    await asyncio.sleep(0.05)
+    # 10 bytes are free: enough for the small one, but the large one came first.
+    assert order == []
+    budget.release(90)
+    await asyncio.gather(large, small)
+    assert order == ["large", "small"]
+    assert budget.free == 15
+
+
+async def test_an_upload_larger_than_the_budget_waits_for_all_of_it() -> None:
+    budget = UploadBudget(100, wait_seconds=5)
+    await budget.acquire(30)
+    whole = asyncio.create_task(budget.acquire(10_000))
+    await asyncio.sleep(0.05)
+    assert not whole.done()
+    budget.release(30)
+    assert await whole == 100
+    assert budget.free == 0
+
+
+async def test_an_upload_that_waits_too_long_is_busy_and_leaves_the_queue() -> None:
+    budget = UploadBudget(100, wait_seconds=0.1)
+    await budget.acquire(70)
+    with pytest.raises(Busy):
+        await budget.acquire(50)
+    # Nothing of it stays reserved or queued: a later upload that fits is let in.
+    assert budget.free == 30
+    assert await budget.acquire(30) == 30
+
+
+async def test_when_the_head_of_the_queue_gives_up_those_behind_it_move_on() -> None:
+    budget = UploadBudget(100, wait_seconds=5)
+    await budget.acquire(90)
+    head = asyncio.create_task(budget.acquire(50))
+    await asyncio.sleep(0)
+    behind = asyncio.create_task(budget.acquire(10))
+    await asyncio.sleep(0.05)
+    assert not behind.done()
+    head.cancel()  # the client went away
+    assert await behind == 10
+    assert budget.free == 0
+
+
+async def test_a_busy_upload_is_answered_503_with_retry_after() -> None:
+    budget = UploadBudget(100, wait_seconds=0.05)
+    async with budget.held(request(None), max_bytes=1_000):
+        assert budget.free == 0  # undeclared length: the largest file allowed
+        with pytest.raises(HTTPException) as refused:
+            async with budget.held(request(50), max_bytes=1_000):
+                pass
+    assert refused.value.status_code == 503
+    assert refused.value.detail["code"] == "busy"
+    assert refused.value.headers == {"Retry-After": "5"}
+    assert budget.free == 100
+
+
+async def test_room_is_given_back_when_the_upload_fails() -> None:
+    budget = UploadBudget(1_000, wait_seconds=1)
+    seen: list[int] = []
+
+    async def failing_upload() -> None:
+        async with budget.held(request(400), max_bytes=10_000):
+            seen.append(budget.free)
+            raise RuntimeError("the file check failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_upload()
+    assert seen == [600]
+    assert budget.free == 1_000
