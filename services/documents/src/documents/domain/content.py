@@ -23,7 +23,8 @@ client declared) and then decoded for real. The rules, in the order they apply:
      ``<svg``, ``<!doctype``, ``<?php``, case-insensitive) and no ZIP local-file
      header in the readable parts of the file (:mod:`documents.domain.layout`:
      everything but compressed pixels and PDF stream contents), and no complete
-     opening tag (``<html>``, ``<script ``, ``<?php`` and a space...) anywhere;
+     opening tag (``<html>``, ``<script ``, ``<svg onload=``, ``<?php`` and a
+     space...) anywhere;
    - an image must not contain a PDF header (``%PDF-``), a PDF no PNG signature
      (PDF images are raw streams; JPEG streams inside a PDF are normal and allowed).
 7. PDFs: encrypted ones (staff could not open them) and ones with active content
@@ -75,8 +76,12 @@ ZIP_LOCAL_HEADER = b"PK\x03\x04"
 ZIP_END_OF_DIRECTORY = b"PK\x05\x06"
 ZIP_TAIL = 65_557  # 22-byte record + the longest comment a ZIP may carry
 MARKUP = re.compile(rb"<(?:html|script|body|iframe|svg|!doctype|\?php)", re.IGNORECASE)
-# A tag as a browser would open it, with the character that ends its name.
-MARKUP_TAG = re.compile(rb"<(?:html|script|body|iframe|!doctype)[\s/>]|<\?php\s", re.IGNORECASE)
+# A tag as a browser would open it, with the character that ends its name (and
+# for <svg, the attribute that makes it do something).
+MARKUP_TAG = re.compile(
+    rb"<(?:html|script|body|iframe|!doctype)[\s/>]|<svg[\s/]+[a-z:-]+\s*=|<\?php\s",
+    re.IGNORECASE,
+)
 PDF_ACTIVE = re.compile(rb"/(?:JavaScript|JS|Launch|EmbeddedFiles?|RichMedia|XFA)(?![A-Za-z0-9])")
 PDF_TRAILING_WHITESPACE = b" \t\r\n\f\x00"
 
