@@ -324,3 +324,14 @@ def test_compose_names_the_same_images_and_settings_as_the_manifests() -> None:
         assert in_compose == in_k8s - K8S_ONLY, service
         known = {name.upper() for name in settings_class(service).model_fields}
         assert in_compose - known == set(), f"{service}: unknown settings in compose"
+
+
+def test_images_run_with_the_memory_tuning_of_the_local_stack() -> None:
+    from opr_shared.devstack.stack import TUNING
+
+    for service in SERVICES:
+        dockerfile = (ROOT / "services" / service / "Dockerfile").read_text()
+        assert "MALLOC_ARENA_MAX=2" in dockerfile, service
+        for name, value in TUNING.get(service, {}).items():
+            assert f"{name}={value}" in dockerfile, (service, name)
+    assert "MALLOC_MMAP_THRESHOLD_" in TUNING["documents"]

@@ -59,7 +59,11 @@ def upload_rules(settings: Settings) -> UploadRules:
         ),
         photo_spec=spec,
         link_ttl=timedelta(seconds=settings.content_link_seconds),
-        budget=UploadBudget(settings.upload_budget_bytes, settings.upload_wait_seconds),
+        budget=UploadBudget(
+            settings.upload_budget_bytes,
+            settings.upload_wait_seconds,
+            max_waiting=settings.upload_max_waiting,
+        ),
     )
 
 

@@ -18,7 +18,7 @@ class Settings(ServiceSettings):
         default=40_000_000, ge=1, description="Images declaring more pixels are refused undecoded."
     )
     upload_budget_bytes: int = Field(
-        default=16 * 1024 * 1024,
+        default=8 * 1024 * 1024,
         ge=1,
         description="Bytes of uploads received at once (each reserves its declared size); "
         "the rest wait their turn. An upload holds about twice its size in memory.",
@@ -27,6 +27,11 @@ class Settings(ServiceSettings):
         default=30,
         gt=0,
         description="How long an upload waits for room before it is answered 503 (busy).",
+    )
+    upload_max_waiting: int = Field(
+        default=64,
+        ge=0,
+        description="Uploads that may wait for room at once; the next is answered 503 at once.",
     )
     max_pdf_pages: int = Field(default=100, ge=1, description="PDFs with more pages are refused.")
     content_link_seconds: int = Field(

@@ -67,6 +67,18 @@ async def test_an_upload_that_waits_too_long_is_busy_and_leaves_the_queue() -> N
     assert await budget.acquire(30) == 30
 
 
+async def test_beyond_the_longest_queue_an_upload_is_busy_at_once() -> None:
+    budget = UploadBudget(100, wait_seconds=5, max_waiting=2)
+    await budget.acquire(100)
+    waiting = [asyncio.create_task(budget.acquire(10)) for _ in range(2)]
+    await asyncio.sleep(0)
+    with pytest.raises(Busy):  # at once: not after wait_seconds
+        await asyncio.wait_for(budget.acquire(10), timeout=1)
+    budget.release(100)
+    assert await asyncio.gather(*waiting) == [10, 10]
+    assert budget.free == 80
+
+
 async def test_when_the_head_of_the_queue_gives_up_those_behind_it_move_on() -> None:
     budget = UploadBudget(100, wait_seconds=5)
     await budget.acquire(90)

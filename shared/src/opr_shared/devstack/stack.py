@@ -59,6 +59,12 @@ SERVICE_STOP_TIMEOUT = 15.0
 
 STATE_FILE = "stack.json"
 
+# Per-service environment, as in each service's image. Documents holds large
+# short-lived buffers (upload bodies, decoded images): from 256 KiB they get pages
+# of their own that go back to the system when freed. glibc otherwise raises that
+# threshold to the largest block freed, and later ones stay in the heap.
+TUNING: dict[str, dict[str, str]] = {"documents": {"MALLOC_MMAP_THRESHOLD_": "262144"}}
+
 Progress = Callable[[str], None]
 ServiceArgv = Callable[[str], Sequence[str]]
 
@@ -312,6 +318,7 @@ class Stack:
                 "MALLOC_ARENA_MAX": "2",
             }
         )
+        env.update(TUNING.get(name, {}))
         if "identity" in self.ports.services:
             env["JWKS_URL"] = (
                 f"http://{LOOPBACK}:{self.ports.services['identity']}"

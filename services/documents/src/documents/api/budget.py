@@ -7,7 +7,9 @@ MB. Each upload therefore reserves its size (the declared ``Content-Length``, or
 the largest file allowed when none is declared) before its body is read, and
 gives it back when its answer is ready. Uploads that do not fit wait their turn,
 in the order they came; one still waiting after ``wait_seconds`` is answered 503
-with ``Retry-After``, and nothing of it was read or stored.
+with ``Retry-After``, and nothing of it was read or stored. A waiting upload is
+not free either (the server has already buffered up to 64 KB of its body), so at
+most ``max_waiting`` wait: the next is answered 503 at once.
 
 A request that reserves more than the whole budget waits for all of it, so the
 largest allowed file always gets through on its own.
@@ -37,19 +39,23 @@ class Busy(Exception):
 
 
 class UploadBudget:
-    def __init__(self, limit_bytes: int, wait_seconds: float) -> None:
+    def __init__(self, limit_bytes: int, wait_seconds: float, max_waiting: int = 64) -> None:
         self.limit = limit_bytes
         self.free = limit_bytes
         self.wait_seconds = wait_seconds
+        self.max_waiting = max_waiting
         self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     async def acquire(self, size: int) -> int:
         """Reserve ``size`` bytes (at most the whole budget) and return what was
-        reserved; raise :class:`Busy` after waiting ``wait_seconds`` in vain."""
+        reserved; raise :class:`Busy` after waiting ``wait_seconds`` in vain, or at
+        once when ``max_waiting`` uploads wait already."""
         size = min(size, self.limit)
         if not self._waiting and size <= self.free:
             self.free -= size
             return size
+        if len(self._waiting) >= self.max_waiting:
+            raise Busy
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (size, turn)
         self._waiting.append(entry)
