@@ -247,7 +247,9 @@ async def test_a_student_goes_from_the_invitation_to_a_card_slot(system: Stack, 
         )
         assert rejected.status_code == 200, rejected.text
         version_one = page.locator(f"tr[data-doc-id='{v1['id']}']")
-        await expect(version_one).to_have_attribute("data-status", "rejected")
+        # The page asks again every 5 s: the change shows within one refresh and
+        # its answer, which on a busy machine is more than the default 5 s wait.
+        await expect(version_one).to_have_attribute("data-status", "rejected", timeout=15_000)
         await expect(version_one).to_contain_text(f"Reason: {reason}")
         announced = page.locator("[aria-live=polite]")
         await expect(announced).to_have_text("Hong Kong Permanent Identity Card: Rejected")
