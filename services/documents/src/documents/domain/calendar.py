@@ -9,7 +9,7 @@ its public and optional categories together.
 The years the service works in are kept in ``hong_kong_holidays.txt`` beside this
 module (a year and its dates as MMDD on each line), written from that calendar by
 ``python -m documents.domain.calendar`` (its output is the file): importing
-the package loads every country's calendar, about 20 MB in each process, for a
+the package loads every country's calendar, 9 MB more in the service, for a
 few dozen dates a year. Other years are asked of the package itself. A unit test
 compares every kept year with the package, so an update that moves a date fails
 until the table is written again.
