@@ -266,9 +266,30 @@ async def test_a_student_goes_from_the_invitation_to_a_card_slot(system: Stack, 
         pending = page.locator("tr[data-doc-type=hk_permanent_id_card][data-status=pending]")
         await expect(pending).to_contain_text("version 2")
 
-        # -- the photo: one without a face is refused with its reason, then a real one
-        await page.evaluate(WATCH_PROGRESS, "photo-progress")
+        # -- the photo: a busy service's answer (503, nothing stored) is explained in
+        # the page's language; one without a face is refused with its reason, then a
+        # real one is taken.
         photo_input = page.get_by_label("Photo file")
+
+        async def busy(route: Route) -> None:
+            await route.fulfill(
+                status=503,
+                headers={"Retry-After": "5"},
+                json={"detail": {"code": "busy", "message": "(the service's own words)"}},
+            )
+
+        await page.route("**/api/documents/me/photo", busy)
+        await photo_input.set_input_files(
+            {"name": "me.jpg", "mimeType": "image/jpeg", "buffer": face_photo()}
+        )
+        await page.get_by_role("button", name="Upload photo").click()
+        await expect(page.get_by_role("alert").filter(has_text="Many files")).to_have_text(
+            "Many files are arriving at once, so this one was not stored. "
+            "Send it again in a few seconds."
+        )
+        await page.unroute("**/api/documents/me/photo", busy)
+
+        await page.evaluate(WATCH_PROGRESS, "photo-progress")
         await photo_input.set_input_files(
             {"name": "cat.jpg", "mimeType": "image/jpeg", "buffer": cat_photo()}
         )

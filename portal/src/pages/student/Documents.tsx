@@ -184,6 +184,7 @@ function refusal(e: unknown, t: ReturnType<typeof useT>): string {
     if (e.status === 409) return t("me_notAdmittedYet");
     if (e.status === 413) return t("me_fileTooLarge");
     if (e.status === 415) return `${t("me_fileWrongType")} (${e.detail})`;
+    if (e.status === 503) return t("me_uploadBusy");
     return e.detail;
   }
   return String(e);

@@ -29,6 +29,11 @@ class Upload:
     filename: str | None
 
 
+def body_limit(max_bytes: int) -> int:
+    """The longest request body an upload of at most ``max_bytes`` may have."""
+    return max_bytes + FRAMING_BYTES
+
+
 def _too_large(max_bytes: int) -> HTTPException:
     return HTTPException(
         413,
@@ -46,7 +51,7 @@ async def read_upload(request: Request, *, max_bytes: int) -> Upload:
         raise HTTPException(
             415, {"code": "not_multipart", "message": "Send the file as multipart/form-data."}
         )
-    limit = max_bytes + FRAMING_BYTES
+    limit = body_limit(max_bytes)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(max_bytes)

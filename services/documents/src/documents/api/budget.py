@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from fastapi import HTTPException, Request
 from prometheus_client import Counter
 
-from documents.api.body import FRAMING_BYTES
+from documents.api.body import body_limit
 
 UPLOADS_TURNED_AWAY = Counter(
     "uploads_turned_away_total",
@@ -88,7 +88,7 @@ class UploadBudget:
     @asynccontextmanager
     async def held(self, request: Request, max_bytes: int) -> AsyncIterator[None]:
         """Hold room for ``request``'s upload while the block runs."""
-        most = max_bytes + FRAMING_BYTES  # a longer body is refused as soon as it is read
+        most = body_limit(max_bytes)  # a longer body is refused as soon as it is read
         declared = request.headers.get("content-length", "")
         size = min(int(declared), most) if declared.isdigit() else most
         try:
