@@ -874,7 +874,9 @@ class LocalInfra:
             [
                 self.python,
                 "-m",
-                "secantus",
+                # SecantusDB, with its transaction reaper kept from stalling
+                # every other transaction (see the module).
+                "opr_shared.mongoserver",
                 "--host",
                 LOOPBACK,
                 "--port",
