@@ -185,6 +185,7 @@ class ServiceRuntime:
         self.lanes: PartitionLanes[Record] = PartitionLanes(
             self.consumer.handle,
             self._commit_offset,
+            commit_interval=settings.consumer_commit_interval_seconds,
             retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
         )
         self.broker = KafkaBroker(

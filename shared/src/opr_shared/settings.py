@@ -91,6 +91,16 @@ class ServiceSettings(BaseSettings):
     )
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_seconds: float = 0.2
+    consumer_commit_interval_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description=(
+            "A partition's offset is committed at most this often (0: after every record"
+            " or burst). Handling is idempotent, so a crash costs at most this long of"
+            " records read again and found already processed."
+        ),
+    )
 
     @property
     def database_name(self) -> str:

@@ -199,3 +199,38 @@ async def test_a_burst_is_committed_once_and_a_stopped_lane_commits_what_it_hand
     await asyncio.wait_for(revoking, 5)
     assert seen.commits[-1] == (A, 13)  # 10..12 handled and committed; 13 left to the next owner
     assert (A, 13) not in seen.handled
+
+
+async def test_records_handled_within_the_interval_share_one_commit() -> None:
+    seen = Recorder()
+
+    async def handle(item: int) -> None:
+        seen.handled.append((A, item))
+
+    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit, commit_interval=0.3)
+    await lanes.submit(A, 0, 0)
+    await settle(lambda: seen.commits == [(A, 1)])  # the first commit is not held back
+    for offset in (1, 2, 3):  # one at a time, each handled before the next arrives
+        await lanes.submit(A, offset, offset)
+        await settle(lambda offset=offset: (A, offset) in seen.handled)
+    assert seen.commits == [(A, 1)]  # within the interval: not yet
+    # Once the interval is up, without another record arriving, one commit covers all three.
+    await settle(lambda: len(seen.commits) == 2, timeout=2)
+    assert seen.commits == [(A, 1), (A, 4)]
+    await lanes.close()
+    assert seen.commits == [(A, 1), (A, 4)]
+
+
+async def test_a_lane_stopped_within_the_interval_commits_what_it_handled() -> None:
+    seen = Recorder()
+
+    async def handle(item: int) -> None:
+        seen.handled.append((A, item))
+
+    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit, commit_interval=60)
+    for offset in (0, 1, 2):
+        await lanes.submit(A, offset, offset)
+        await settle(lambda offset=offset: (A, offset) in seen.handled)
+    assert seen.commits == [(A, 1)]
+    await asyncio.wait_for(lanes.revoke([A]), 2)  # does not sit out the interval
+    assert seen.commits == [(A, 1), (A, 3)]
