@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import signal
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from opr_shared.devstack.__main__ import default_data_dir
 from opr_shared.devstack.stack import Stack, StackPorts
@@ -67,6 +69,13 @@ def _size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+def keep_logs(logs: Path, to: Path) -> Path:
+    """A copy of the private stack's logs (a run that failed): the stack is deleted."""
+    shutil.rmtree(to, ignore_errors=True)
+    shutil.copytree(logs, to)
+    return to
+
+
 def say(message: str) -> None:
     print(f"  {message}", flush=True)
 
@@ -100,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Starting a private stack in {folder} ...", flush=True)
         stack.start()
         label = "private embedded stack (Tansu, SecantusDB, localbucket, SMTP sink)"
+    result: dict[str, Any] | None = None
     try:
         pauses = f", pausing {config.think:g} s a step" if config.think else ""
         print(f"Intake of {config.n} students, {config.users} at once{pauses} ...", flush=True)
@@ -120,7 +130,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             print("Stopping the private stack ...", flush=True)
-            stack.stop(remove_data=True)
+            try:
+                stack.stop(remove_data=False)
+            finally:
+                if result is None or result["journeys"]["failed"]:
+                    try:
+                        kept = keep_logs(stack.logs_dir, args.out / f"{args.name}-logs")
+                        print(f"The stack's logs are kept in {kept}", flush=True)
+                    except OSError as exc:
+                        print(f"The stack's logs could not be kept: {exc}", flush=True)
+                shutil.rmtree(folder, ignore_errors=True)
+    assert result is not None  # run() answered, or its exception left above
     paths = write(result, intake, args.out, args.name)
     print((args.out / f"{args.name}.md").read_text())
     print("written: " + ", ".join(str(p) for p in paths))

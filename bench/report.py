@@ -292,6 +292,28 @@ def _uploads(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def cpu_per_student(result: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds per completed journey: the stack's processes, and the load generator's."""
+    done = result["journeys"]["completed"]
+    if not done:
+        return {}
+    cpu = result["cpu_seconds"]
+    driver = cpu.get("bench-driver")
+    stack = sum(v for k, v in cpu.items() if k != "bench-driver")
+    out = {"stack": round(stack / done, 3)}
+    if driver is not None:
+        out["driver"] = round(driver / done, 3)
+    return out
+
+
+def _cpu_per_student(r: dict[str, Any]) -> list[str]:
+    per = cpu_per_student(r)
+    if not per:
+        return []
+    driver = f" (load generator {per['driver']})" if "driver" in per else ""
+    return [f"| CPU seconds per student, stack | {per['stack']}{driver} |"]
+
+
 def markdown(result: dict[str, Any]) -> str:
     r = result
     lines = [
@@ -308,6 +330,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"| journeys completed | {r['journeys']['completed']} / {r['journeys']['students']} |",
         f"| wall time, whole cohort | {r['wall_seconds']:.1f} s |",
         f"| journeys per second | {r['journeys_per_second']:.3f} |",
+        *_cpu_per_student(r),
         f"| event → e-mail p50 / p99 | {_pair(r['latency']['event_to_email'])} |",
         f"| submit → card issued p50 / p99 | {_pair(r['latency']['submit_to_card_issued'])} |",
         f"| Kafka events/s (ratio to batched produce ceiling) | "

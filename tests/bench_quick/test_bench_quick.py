@@ -107,6 +107,11 @@ async def test_a_small_intake_completes_and_reports_every_figure(
 
     for name in SERVICES:
         assert result["memory"][name]["peak_rss_mb"] > 0, name
+    # The load generator shares the machine, so its own CPU is reported beside the stack's.
+    assert result["cpu_seconds"]["bench-driver"] > 0
+    per_student = runner.report.cpu_per_student(result)
+    assert per_student["stack"] > 0
+    assert per_student["driver"] > 0
     units = result["transactions"]
     assert set(units) == set(SERVICES)
     for name in SERVICES:
