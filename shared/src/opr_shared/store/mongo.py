@@ -65,13 +65,24 @@ UNIT_OF_WORK_SECONDS = Histogram(
 )
 
 
-def make_client(uri: str, app_name: str) -> AsyncMongoClient[Document]:
+# A pooled connection unused this long is closed rather than reused. Servers and
+# the network between may drop idle connections (the local stack's database
+# after 300 s): the next request on such a connection failed with "connection
+# closed", and where writes are not retried (the local stack) that reached the
+# user as a 500.
+MAX_IDLE_SECONDS = 60.0
+
+
+def make_client(
+    uri: str, app_name: str, *, max_idle_seconds: float = MAX_IDLE_SECONDS
+) -> AsyncMongoClient[Document]:
     return AsyncMongoClient(
         uri,
         appname=app_name,
         tz_aware=True,
         uuidRepresentation="standard",
         serverSelectionTimeoutMS=5000,
+        maxIdleTimeMS=int(max_idle_seconds * 1000),
     )
 
 
@@ -162,6 +173,38 @@ async def claim_first(
         if doc is not None:
             return doc
     return None
+
+
+async def claim_many(
+    collection: AsyncCollection[Document],
+    query: Document,
+    update: Document,
+    *,
+    claimed: Document,
+    sort: list[tuple[str, int]],
+    limit: int,
+) -> list[Document]:
+    """Up to ``limit`` documents matching ``query``, in ``sort`` order, after
+    ``update``; ``claimed`` names what the update marks them with (a claim id of
+    this call's own), so a document another claimer took in between is left out.
+
+    Three requests however many are taken (candidates, one update of them all by
+    ``_id`` with the query re-asserted, the taken ones read back), where
+    :func:`claim_first` makes three per document.
+    """
+    if limit < 1:
+        return []
+    rows = await collection.find(query, {"_id": 1}).sort(sort).limit(limit).to_list()
+    if not rows:
+        return []
+    ids = [row["_id"] for row in rows]
+    where = {key: value for key, value in query.items() if key != "_id"}
+    result = await collection.update_many({"_id": {"$in": ids}, **where}, update)
+    if result.modified_count == 0:
+        return []
+    taken = await collection.find({"_id": {"$in": ids}, **claimed}).to_list()
+    order = {doc_id: i for i, doc_id in enumerate(ids)}
+    return sorted(taken, key=lambda doc: order[doc["_id"]])
 
 
 class AlreadyProcessed(Exception):
