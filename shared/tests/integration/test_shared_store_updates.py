@@ -1,4 +1,5 @@
-"""update_by_id and claim_first (the store's findAndModify replacements) on a real server."""
+"""update_by_id, claim_first and claim_many (the store's findAndModify replacements)
+on a real server."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from opr_shared.localinfra import Endpoints
-from opr_shared.store.mongo import claim_first, update_by_id
+from opr_shared.store.mongo import claim_first, claim_many, update_by_id
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -137,6 +138,78 @@ async def test_concurrent_claimers_never_take_the_same_document(
             idle = 0
             assert doc["by"] == name
             taken[doc["_id"]] += 1
+
+    await asyncio.gather(*(claimer(f"c{i}") for i in range(6)))
+
+    assert sum(taken.values()) == total
+    assert set(taken.values()) == {1}
+    assert await jobs.count_documents({"status": "pending"}) == 0
+
+
+async def test_claim_many_takes_the_earliest_matches_in_one_go(
+    jobs: AsyncCollection[Doc],
+) -> None:
+    await jobs.insert_many(
+        [
+            {"_id": "c", "status": "pending", "due": 3},
+            {"_id": "a", "status": "pending", "due": 1},
+            {"_id": "done", "status": "sent", "due": 0},
+            {"_id": "b", "status": "pending", "due": 2},
+            {"_id": "d", "status": "pending", "due": 4},
+            {"_id": "future", "status": "pending", "due": 9},
+        ]
+    )
+    query = {"status": "pending", "due": {"$lte": 5}}
+
+    def take(claim: str) -> Doc:
+        return {"$set": {"status": "taken", "claim": claim}}
+
+    first = await claim_many(
+        jobs, query, take("one"), claimed={"claim": "one"}, sort=[("due", ASCENDING)], limit=3
+    )
+    second = await claim_many(
+        jobs, query, take("two"), claimed={"claim": "two"}, sort=[("due", ASCENDING)], limit=3
+    )
+    third = await claim_many(
+        jobs, query, take("three"), claimed={"claim": "three"}, sort=[("due", ASCENDING)], limit=3
+    )
+
+    assert [d["_id"] for d in first] == ["a", "b", "c"]
+    assert all(d["status"] == "taken" and d["claim"] == "one" for d in first)
+    assert [d["_id"] for d in second] == ["d"]
+    assert third == []
+    assert (await jobs.find_one({"_id": "done"}) or {})["status"] == "sent"
+    assert (await jobs.find_one({"_id": "future"}) or {})["status"] == "pending"
+
+
+async def test_concurrent_batch_claimers_never_take_the_same_document(
+    jobs: AsyncCollection[Doc],
+) -> None:
+    total = 60
+    await jobs.insert_many(
+        [{"_id": f"j{i:03}", "status": "pending", "due": i} for i in range(total)]
+    )
+    taken: Counter[str] = Counter()
+
+    async def claimer(name: str) -> None:
+        idle = 0
+        while idle < 3:
+            claim = uuid.uuid4().hex
+            docs = await claim_many(
+                jobs,
+                {"status": "pending"},
+                {"$set": {"status": "taken", "by": name, "claim": claim}},
+                claimed={"claim": claim},
+                sort=[("due", ASCENDING)],
+                limit=4,
+            )
+            if not docs:
+                idle += 1
+                continue
+            idle = 0
+            for doc in docs:
+                assert doc["by"] == name
+                taken[doc["_id"]] += 1
 
     await asyncio.gather(*(claimer(f"c{i}") for i in range(6)))
 

@@ -381,8 +381,7 @@ async def test_a_claim_lost_before_the_point_of_no_return_delivers_nothing(
 ) -> None:
     number, email = student()
     await notifier.consume(invitation(number, email))
-    claimed = await notifier.worker._claim()
-    assert claimed is not None
+    [claimed] = await notifier.worker._claim(1)
     # Another worker took the claim over (its lease ran out) before this one committed.
     await notifier.db[NOTIFICATIONS].update_one(
         {"_id": claimed["_id"]}, {"$set": {"claim_id": "someone-else"}}
@@ -395,13 +394,34 @@ async def test_a_claim_lost_before_the_point_of_no_return_delivers_nothing(
     assert doc["committing"] is False
 
 
+async def test_due_messages_are_claimed_together_as_many_as_there_are_places(
+    notifier: Notifier, sink: Sink
+) -> None:
+    students = [student() for _ in range(6)]
+    for number, email in students:
+        await notifier.consume(invitation(number, email))
+    claimed = await notifier.worker._claim(4)
+    assert len({doc["_id"] for doc in claimed}) == 4
+    assert {doc["status"] for doc in claimed} == {"sending"}
+    assert len({doc["claim_id"] for doc in claimed}) == 1  # one claim, one request
+    rest = await notifier.worker._claim(4)
+    assert len(rest) == 2
+    assert not {doc["_id"] for doc in rest} & {doc["_id"] for doc in claimed}
+    assert await notifier.worker._claim(4) == []
+    # Each claimed message is delivered once.
+    for doc in claimed + rest:
+        await notifier.worker._deliver(doc)
+    for _number, email in students:
+        await wait_for_mails(sink.maildir, lambda m, email=email: email in envelope_recipients(m))
+        assert len(sink.mails_to(email)) == 1
+
+
 async def test_a_claim_that_died_after_the_point_of_no_return_is_not_sent_again(
     notifier: Notifier, sink: Sink
 ) -> None:
     number, email = student()
     await notifier.consume(invitation(number, email))
-    claimed = await notifier.worker._claim()
-    assert claimed is not None
+    [claimed] = await notifier.worker._claim(1)
     # As if the process died right after the commit write: committing, lease run out.
     await notifier.db[NOTIFICATIONS].update_one(
         {"_id": claimed["_id"]},
@@ -656,8 +676,7 @@ async def test_inbox_preview_and_resend_over_http(notifier: Notifier, sink: Sink
         assert (
             await client.post(f"/api/notifier/notifications/{other_id}/resend", headers=officer)
         ).status_code == 202
-        claimed = await notifier.worker._claim()
-        assert claimed is not None
+        [claimed] = await notifier.worker._claim(1)
         assert claimed["_id"] == other_id
         await notifier.db[NOTIFICATIONS].update_one(
             {"_id": other_id},
