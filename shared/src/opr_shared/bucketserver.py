@@ -15,6 +15,10 @@ lists a partition's folder on every fetch, so with a walk of the whole bucket
 each fetch grew with everything ever written to any topic: under an intake of a
 few thousand students the broker's storage spent most of its CPU in ``os.walk``.
 
+It also answers DeleteObjects (``POST /bucket?delete``), which localbucket
+refuses as not implemented: the broker deletes a topic's objects that way, and
+a deleted topic's data otherwise stayed behind, with an error in its log.
+
 Keys are folders and file names, so every key starting with ``a/b/c`` lives
 under the folder ``a/b``: walking that folder gives the same listing. Everything
 else (the HTTP API, the storage layout) is localbucket's.
@@ -490,6 +494,56 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
             INDEX.end_unfollowed()
             LISTINGS.end_unfollowed()
 
+    def _post_request(self, bucket: str, key: str) -> None:
+        if bucket and not key and "delete" in self.query:
+            self._check_query("DeleteObjects", {"delete"})
+            self._delete_objects(bucket, self._read_body())
+            return
+        super()._post_request(bucket, key)
+
+    def _delete_objects(self, bucket: str, body: bytes) -> None:
+        """DeleteObjects: each key named is deleted as a DELETE of it would be (a
+        missing object counts as deleted); a key this server cannot hold is
+        reported in the answer, the others are deleted all the same."""
+        bucket_dir = self._bucket_dir(bucket)
+        try:
+            # As localbucket parses CompleteMultipartUpload: a loopback server of
+            # the local stack, and expat expands no external entities.
+            request = ET.fromstring(body)  # noqa: S314
+        except ET.ParseError:
+            raise self._malformed_xml_error() from None
+        quiet = any(
+            _local(el.tag) == "Quiet" and (el.text or "").strip().lower() == "true"
+            for el in request
+        )
+        keys = [
+            (child.text or "")
+            for el in request
+            if _local(el.tag) == "Object"
+            for child in el
+            if _local(child.tag) == "Key"
+        ]
+        if not keys or len(keys) > MAX_DELETE_KEYS:
+            raise self._malformed_xml_error()
+        answer = ET.Element("DeleteResult", xmlns=localbucket.S3_NAMESPACE)
+        for key in keys:
+            try:
+                target = self._object_path(bucket, key)
+                with WRITES.lock_for(target):
+                    _remove_object(target, bucket_dir.resolve())
+                INDEX.changed(target, bucket_dir)
+                LISTINGS.changed(target, bucket_dir)
+            except localbucket.S3Error as error:
+                failed = ET.SubElement(answer, "Error")
+                ET.SubElement(failed, "Key").text = key
+                ET.SubElement(failed, "Code").text = error.code
+                ET.SubElement(failed, "Message").text = error.message
+                continue
+            if not quiet:
+                ET.SubElement(ET.SubElement(answer, "Deleted"), "Key").text = key
+        body = ET.tostring(answer, encoding="UTF-8", xml_declaration=True)
+        self._send(HTTPStatus.OK, body, {"Content-Type": "application/xml"})
+
     def _delete_bucket(self, bucket: str) -> None:
         LISTINGS.begin_unfollowed()
         INDEX.begin_unfollowed()
@@ -498,6 +552,30 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
         finally:
             INDEX.end_unfollowed()
             LISTINGS.end_unfollowed()
+
+
+# S3 takes at most 1,000 keys in one DeleteObjects request.
+MAX_DELETE_KEYS = 1000
+
+
+def _local(tag: str) -> str:
+    """An XML tag without its namespace."""
+    return tag.rpartition("}")[2]
+
+
+def _remove_object(target: Path, bucket_dir: Path) -> None:
+    """Delete an object's file, if there, and the folders it leaves empty (as
+    localbucket's DeleteObject does)."""
+    if not target.is_file():
+        return
+    target.unlink(missing_ok=True)
+    parent = target.parent
+    while parent != bucket_dir:
+        try:
+            parent.rmdir()
+        except OSError:
+            break
+        parent = parent.parent
 
 
 def main() -> None:

@@ -135,3 +135,39 @@ def test_if_match_makes_concurrent_read_modify_writes_lose_nothing(s3: Minio) ->
     assert json.loads(body)["high"] == 150
     status, _ = request("PUT", {"If-Match": '"not-the-etag"'}, b"{}")
     assert status == 412
+
+
+def test_delete_objects_removes_every_named_object_and_listings_follow(s3: Minio) -> None:
+    """DeleteObjects, as the broker sends it for a deleted topic's batches."""
+    from minio.deleteobjects import DeleteObject
+
+    records = "topics/gone/partitions/0/records/"
+    kept = "topics/kept/partitions/0/records/0000.batch"
+    for n in range(5):
+        put(s3, f"{records}{n:04d}.batch")
+    put(s3, kept)
+    assert len(listed(s3, records)) == 5  # a listing kept for reuse
+
+    errors = list(
+        s3.remove_objects(
+            "tansu",
+            [DeleteObject(f"{records}{n:04d}.batch") for n in range(5)]
+            + [DeleteObject("topics/never-written.json")],
+        )
+    )
+
+    assert errors == []
+    assert listed(s3, records) == []
+    assert listed(s3, "topics/") == [kept]
+    # The emptied folders are gone too, as after single deletes.
+    assert not (Handler.data_root / "tansu" / "topics" / "gone").exists()
+
+
+def test_delete_objects_reports_a_key_it_cannot_hold_and_deletes_the_rest(s3: Minio) -> None:
+    from minio.deleteobjects import DeleteObject
+
+    put(s3, "a/one.json")
+    errors = list(s3.remove_objects("tansu", [DeleteObject("a/../x"), DeleteObject("a/one.json")]))
+
+    assert [(e.name, e.code) for e in errors] == [("a/../x", "InvalidArgument")]
+    assert listed(s3, "a/") == []
