@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from opr_shared import mongoserver
@@ -46,24 +47,35 @@ def start(reg: TransactionRegistry, n: int, number: int = 1) -> object:
     return txn
 
 
+@contextmanager
+def busy_in_another_thread(txn: object) -> Iterator[None]:
+    """The transaction's own lock held by another thread, as while one of its
+    statements or its commit runs."""
+    taken = threading.Event()
+    release = threading.Event()
+
+    def statement_in_progress() -> None:
+        with txn.mutex:  # type: ignore[attr-defined]
+            taken.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=statement_in_progress)
+    holder.start()
+    try:
+        assert taken.wait(5)
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
 @pytest.mark.usefixtures("patched")
 def test_a_statement_running_in_one_transaction_does_not_hold_up_another() -> None:
     clock = Clock()
     reg = registry(clock)
     busy = start(reg, 1)
     resolved = threading.Event()
-    running = threading.Event()
-    finish = threading.Event()
-
-    def statement_in_progress() -> None:
-        with busy.mutex:  # type: ignore[attr-defined]
-            running.set()
-            finish.wait(10)
-
-    holder = threading.Thread(target=statement_in_progress)
-    holder.start()
-    try:
-        assert running.wait(5)
+    with busy_in_another_thread(busy):
         clock.now += 5  # past the next sweep
 
         def other_transaction() -> None:
@@ -73,9 +85,6 @@ def test_a_statement_running_in_one_transaction_does_not_hold_up_another() -> No
         threading.Thread(target=other_transaction, daemon=True).start()
         # As shipped, the sweep waited here until the first transaction's statement ended.
         assert resolved.wait(2), "the second transaction waited for the first one's statement"
-    finally:
-        finish.set()
-        holder.join()
 
 
 @pytest.mark.usefixtures("patched")
@@ -102,23 +111,9 @@ def test_a_busy_transaction_is_passed_over_and_reaped_once_it_is_idle() -> None:
     reg = registry(clock)
     txn = start(reg, 1)
     clock.now += LIFETIME + 1
-    taken = threading.Event()
-    release = threading.Event()
-
-    def hold() -> None:
-        with txn.mutex:  # type: ignore[attr-defined]
-            taken.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert taken.wait(5)
-    try:
+    with busy_in_another_thread(txn):
         assert reg.prune_expired() == 0
         assert txn.state is TxnState.IN_PROGRESS  # type: ignore[attr-defined]
-    finally:
-        release.set()
-        holder.join()
     assert reg.prune_expired() == 1
     assert txn.state is TxnState.ABORTED  # type: ignore[attr-defined]
 
