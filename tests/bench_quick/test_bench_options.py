@@ -41,3 +41,20 @@ def test_the_report_states_the_uploaded_files() -> None:
         "Each student uploads a 2419x3024 card photo (1.09 MB) and a 1.2 kB PDF."
     ]
     assert report._uploads({}) == []
+
+
+def test_a_student_password_never_holds_the_student_particulars(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    driver = bench("bench.driver")
+    row = {"student_no": "20001234", "surname": "Wong", "given_names": "Siu Ming"}
+    draws = iter([list("xxWONGxxxxxx"), list("abcdefghijkl")])
+    monkeypatch.setattr(driver.random, "choices", lambda *a, **k: next(draws))
+    # The first draw holds the surname, which the activation would refuse: drawn again.
+    assert driver.new_password(row) == "Harbour-Lantern-abcdefghijkl"
+
+
+def test_particulars_no_password_can_avoid_are_an_error_not_a_hang() -> None:
+    driver = bench("bench.driver")
+    with pytest.raises(ValueError, match="no acceptable password"):
+        driver.new_password({"student_no": "1", "surname": "Lantern"})
