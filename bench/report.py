@@ -292,14 +292,18 @@ def _uploads(r: dict[str, Any]) -> list[str]:
     ]
 
 
+#: The load generator's own row among the processes measured.
+DRIVER = "bench-driver"
+
+
 def cpu_per_student(result: dict[str, Any]) -> dict[str, float]:
     """CPU seconds per completed journey: the stack's processes, and the load generator's."""
     done = result["journeys"]["completed"]
     if not done:
         return {}
     cpu = result["cpu_seconds"]
-    driver = cpu.get("bench-driver")
-    stack = sum(v for k, v in cpu.items() if k != "bench-driver")
+    driver = cpu.get(DRIVER)
+    stack = sum(v for k, v in cpu.items() if k != DRIVER)
     out = {"stack": round(stack / done, 3)}
     if driver is not None:
         out["driver"] = round(driver / done, 3)

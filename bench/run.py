@@ -20,7 +20,6 @@ from bench import ceiling, report
 from bench.driver import EXPECTED_MAILS, Config, Intake, Target
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DRIVER = "bench-driver"
 
 
 def target_of(stack: Stack) -> Target:
@@ -87,7 +86,7 @@ async def run(
     mongo_uri = with_direct_connection(target.endpoints.mongodb_uri)
     ops_before = await report.opcounters(mongo_uri)
     # The load generator shares the machine: its own CPU is reported beside the stack's.
-    measured = {**target.pids, DRIVER: os.getpid()}
+    measured = {**target.pids, report.DRIVER: os.getpid()}
     cpu_before = report.cpu_seconds(measured)
     units_before = await report.unit_of_work_counts(target.service_urls)
     with profiling(target, profile_dir, profile_seconds):

@@ -1,5 +1,4 @@
-"""update_by_id, claim_first and claim_many (the store's findAndModify replacements)
-on a real server."""
+"""update_by_id and claim_many (the store's findAndModify replacements) on a real server."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 from opr_shared.localinfra import Endpoints
-from opr_shared.store.mongo import claim_first, claim_many, update_by_id
+from opr_shared.store.mongo import claim_many, update_by_id
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -87,65 +86,6 @@ async def test_update_by_id_inside_a_transaction_reads_its_own_write(
     assert (await jobs.find_one({"_id": "a"}) or {})["n"] == 0  # and rolled back
 
 
-async def test_claim_first_takes_the_earliest_match_and_skips_the_rest(
-    jobs: AsyncCollection[Doc],
-) -> None:
-    await jobs.insert_many(
-        [
-            {"_id": "late", "status": "pending", "due": 3},
-            {"_id": "early", "status": "pending", "due": 1},
-            {"_id": "done", "status": "sent", "due": 0},
-            {"_id": "future", "status": "pending", "due": 9},
-        ]
-    )
-    query = {"status": "pending", "due": {"$lte": 5}}
-    take = {"$set": {"status": "taken"}}
-
-    order = []
-    while (doc := await claim_first(jobs, query, take, sort=[("due", ASCENDING)])) is not None:
-        order.append(doc["_id"])
-        assert doc["status"] == "taken"
-
-    assert order == ["early", "late"]
-    assert (await jobs.find_one({"_id": "done"}) or {})["status"] == "sent"
-    assert (await jobs.find_one({"_id": "future"}) or {})["status"] == "pending"
-
-
-async def test_concurrent_claimers_never_take_the_same_document(
-    jobs: AsyncCollection[Doc],
-) -> None:
-    """Claimers racing over the same candidates: each document is taken once, all
-    of them are taken, and the losers of a race move on to the next candidate."""
-    total = 40
-    await jobs.insert_many(
-        [{"_id": f"j{i:03}", "status": "pending", "due": i} for i in range(total)]
-    )
-    taken: Counter[str] = Counter()
-
-    async def claimer(name: str) -> None:
-        idle = 0
-        while idle < 3:
-            doc = await claim_first(
-                jobs,
-                {"status": "pending"},
-                {"$set": {"status": "taken", "by": name}},
-                sort=[("due", ASCENDING)],
-                candidates=3,
-            )
-            if doc is None:
-                idle += 1
-                continue
-            idle = 0
-            assert doc["by"] == name
-            taken[doc["_id"]] += 1
-
-    await asyncio.gather(*(claimer(f"c{i}") for i in range(6)))
-
-    assert sum(taken.values()) == total
-    assert set(taken.values()) == {1}
-    assert await jobs.count_documents({"status": "pending"}) == 0
-
-
 async def test_claim_many_takes_the_earliest_matches_in_one_go(
     jobs: AsyncCollection[Doc],
 ) -> None:
@@ -161,18 +101,17 @@ async def test_claim_many_takes_the_earliest_matches_in_one_go(
     )
     query = {"status": "pending", "due": {"$lte": 5}}
 
-    def take(claim: str) -> Doc:
-        return {"$set": {"status": "taken", "claim": claim}}
+    async def claim(name: str) -> list[Doc]:
+        return await claim_many(
+            jobs,
+            query,
+            {"$set": {"status": "taken", "claim": name}},
+            claimed={"claim": name},
+            sort=[("due", ASCENDING)],
+            limit=3,
+        )
 
-    first = await claim_many(
-        jobs, query, take("one"), claimed={"claim": "one"}, sort=[("due", ASCENDING)], limit=3
-    )
-    second = await claim_many(
-        jobs, query, take("two"), claimed={"claim": "two"}, sort=[("due", ASCENDING)], limit=3
-    )
-    third = await claim_many(
-        jobs, query, take("three"), claimed={"claim": "three"}, sort=[("due", ASCENDING)], limit=3
-    )
+    first, second, third = await claim("one"), await claim("two"), await claim("three")
 
     assert [d["_id"] for d in first] == ["a", "b", "c"]
     assert all(d["status"] == "taken" and d["claim"] == "one" for d in first)
@@ -185,6 +124,8 @@ async def test_claim_many_takes_the_earliest_matches_in_one_go(
 async def test_concurrent_batch_claimers_never_take_the_same_document(
     jobs: AsyncCollection[Doc],
 ) -> None:
+    """Claimers racing over the same candidates: each document is taken once, all
+    of them are taken, and a claimer that lost a race looks again."""
     total = 60
     await jobs.insert_many(
         [{"_id": f"j{i:03}", "status": "pending", "due": i} for i in range(total)]

@@ -146,35 +146,6 @@ async def update_by_id(
     return await collection.find_one({"_id": doc_id}, projection, session=session)
 
 
-async def claim_first(
-    collection: AsyncCollection[Document],
-    query: Document,
-    update: Document,
-    *,
-    sort: list[tuple[str, int]],
-    session: AsyncClientSession | None = None,
-    candidates: int = 8,
-) -> Document | None:
-    """The first document matching ``query`` in ``sort`` order, after ``update``;
-    ``None`` when none matches.
-
-    The candidates are read through the query's index, then updated one at a time
-    by ``_id`` with the query re-asserted: a candidate that another claimer took
-    in between no longer matches and the next one is tried. When every candidate
-    was taken the next call looks again.
-    """
-    rows = await (
-        collection.find(query, {"_id": 1}, session=session).sort(sort).limit(candidates).to_list()
-    )
-    # The candidate's own ``_id`` satisfies any ``_id`` clause of the query.
-    where = {key: value for key, value in query.items() if key != "_id"}
-    for row in rows:
-        doc = await update_by_id(collection, row["_id"], update, where=where, session=session)
-        if doc is not None:
-            return doc
-    return None
-
-
 async def claim_many(
     collection: AsyncCollection[Document],
     query: Document,
@@ -188,9 +159,9 @@ async def claim_many(
     ``update``; ``claimed`` names what the update marks them with (a claim id of
     this call's own), so a document another claimer took in between is left out.
 
-    Three requests however many are taken (candidates, one update of them all by
-    ``_id`` with the query re-asserted, the taken ones read back), where
-    :func:`claim_first` makes three per document.
+    Three requests however many are taken: the candidates, read through the
+    query's index; one update of them all by ``_id`` with the query re-asserted
+    (a candidate another claimer took no longer matches); the taken ones read back.
     """
     if limit < 1:
         return []

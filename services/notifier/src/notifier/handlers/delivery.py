@@ -161,7 +161,7 @@ class DeliveryWorker:
         """Up to ``limit`` due messages, and claims whose owner died before their
         point of no return. Two queries rather than one ``$or``: each rides its own
         index, where an ``$or`` may scan every notification ever written (and so
-        would a findAndModify on the local stack's database: see ``claim_first``).
+        would a findAndModify on the local stack's database: see ``update_by_id``).
         The messages claimed together share a claim id."""
         now = datetime.now(UTC)
         claim_id = uuid.uuid4().hex
