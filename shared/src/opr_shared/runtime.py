@@ -183,8 +183,9 @@ class ServiceRuntime:
         )
         self._kafka_consumer: Any = None
         self.lanes: PartitionLanes[Record] = PartitionLanes(
-            self.consumer.handle,
+            self.consumer.handle_many,
             self._commit_offset,
+            batch_size=settings.consumer_batch_size,
             commit_interval=settings.consumer_commit_interval_seconds,
             retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
         )

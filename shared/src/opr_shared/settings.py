@@ -91,6 +91,15 @@ class ServiceSettings(BaseSettings):
     )
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_seconds: float = 0.2
+    consumer_batch_size: int = Field(
+        default=16,
+        ge=1,
+        le=500,
+        description=(
+            "Records of one partition waiting together are handled in one database"
+            " transaction, up to this many (1: a transaction per record)."
+        ),
+    )
     consumer_commit_interval_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -1,15 +1,19 @@
 """Units of work on a real server: what they report on /metrics (the outcome, and
 how many times the transaction ran: a conflict makes the driver run it again),
-and the hooks that run once they have committed."""
+the hooks that run once they have committed, and several consumed events
+handled in one transaction."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from opr_shared.events.catalogue import IntakeScheduled
+from opr_shared.events.envelope import Envelope
 from opr_shared.localinfra import Endpoints
 from opr_shared.store.mongo import AlreadyProcessed, Transaction, UnitOfWork, update_by_id
 from prometheus_client import REGISTRY
@@ -139,3 +143,57 @@ async def test_after_commit_hooks_run_once_for_the_committed_run_only(
     assert called[-1] == "after the broken one"
     assert await uow.db["log"].count_documents({"writer": "hooked"}) == 1
     assert "an after-commit hook failed" in caplog.text
+
+
+async def test_several_consumed_events_commit_in_one_transaction(uow: UnitOfWork) -> None:
+    registration = UnitOfWork(uow.client, uow.db.name, "registration")
+    events = [uuid.uuid4() for _ in range(3)]
+    called: list[int] = []
+
+    def step(n: int) -> Any:
+        async def work(tx: Transaction) -> None:
+            # Each step sees what the steps before it wrote (one transaction).
+            seen = await tx.db["log"].count_documents({}, session=tx.session)
+            await tx.db["log"].insert_one({"step": n, "saw": seen}, session=tx.session)
+            tx.publish(
+                IntakeScheduled(
+                    intake_year=2026 + n,
+                    registration_deadline=datetime(2026, 8, 14, 9, tzinfo=UTC),
+                    term_start=date(2026, 9, 1),
+                    age_cutoff=date(2026, 9, 1),
+                ),
+                subject=f"intake:{2026 + n}",
+            )
+            tx.after_commit(lambda: called.append(n))
+
+        return work
+
+    await registration.run_events([(event_id, step(n)) for n, event_id in enumerate(events)])
+
+    log_rows = await uow.db["log"].find({}, {"_id": 0}).sort("step", 1).to_list()
+    assert log_rows == [{"step": 0, "saw": 0}, {"step": 1, "saw": 1}, {"step": 2, "saw": 2}]
+    marks = await uow.db["processed_events"].find({}).to_list()
+    assert sorted(m["_id"] for m in marks) == sorted(str(e) for e in events)
+    outbox = await uow.db["outbox"].find({}).sort("seq", 1).to_list()
+    # One row per published event, in order, each caused by its own consumed event.
+    causes = [Envelope.from_bytes(bytes(row["value"])).causation_id for row in outbox]
+    assert causes == [str(e) for e in events]
+    assert called == [0, 1, 2]
+
+    # One of them handled before: nothing of the batch is written.
+    again = [uuid.uuid4(), events[1]]
+    with pytest.raises(AlreadyProcessed):
+        await registration.run_events([(event_id, step(9)) for event_id in again])
+    assert await uow.db["log"].count_documents({}) == 3
+    assert await uow.db["processed_events"].count_documents({"_id": str(again[0])}) == 0
+
+    # A step that fails rolls the others back too.
+    async def refuse(tx: Transaction) -> None:
+        raise ValueError("refused")
+
+    fresh = [uuid.uuid4(), uuid.uuid4()]
+    with pytest.raises(ValueError, match="refused"):
+        await registration.run_events([(fresh[0], step(7)), (fresh[1], refuse)])
+    assert await uow.db["log"].count_documents({}) == 3
+    assert await uow.db["outbox"].count_documents({}) == 3
+    assert await uow.db["processed_events"].count_documents({}) == 3

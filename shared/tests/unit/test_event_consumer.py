@@ -16,11 +16,28 @@ from pymongo.errors import ServerSelectionTimeoutError
 
 
 class FakeUnitOfWork:
-    """Runs the work at once; remembers processed ids like the real one."""
+    """Runs the work at once; remembers processed ids like the real one, and which
+    events each committed transaction handled."""
 
     def __init__(self) -> None:
         self.processed: set[uuid.UUID] = set()
         self.db: Any = None
+        self.committed: list[list[uuid.UUID]] = []
+
+    async def run_events(
+        self, steps: list[tuple[uuid.UUID, Callable[[Transaction], Awaitable[object]]]]
+    ) -> None:
+        if any(event_id in self.processed for event_id, _ in steps):
+            raise AlreadyProcessed("one of them")
+        hooks: list[Callable[[], None]] = []
+        for _, work in steps:
+            tx = Transaction(db=None, session=None, producer="registration")  # type: ignore[arg-type]
+            await work(tx)  # an exception leaves nothing recorded, like a rollback
+            hooks += tx.committed_hooks
+        self.processed.update(event_id for event_id, _ in steps)
+        self.committed.append([event_id for event_id, _ in steps])
+        for hook in hooks:
+            hook()
 
     async def run(
         self,
@@ -35,6 +52,9 @@ class FakeUnitOfWork:
         result = await work(tx)  # an exception leaves nothing recorded, like a rollback
         if handled_event_id is not None:
             self.processed.add(handled_event_id)
+            self.committed.append([handled_event_id])
+        for hook in tx.committed_hooks:
+            hook()
         return result
 
 
@@ -221,4 +241,79 @@ async def test_a_version_the_service_does_not_read_is_skipped_not_dead_lettered(
     assert await consumer.handle(record(v2)) == Outcome.SKIPPED
     headerless = Record("identity.events", 0, 1, b"k", v2.to_bytes(), {})
     assert await consumer.handle(headerless) == Outcome.SKIPPED
+    assert dead.records == []
+
+
+# --- records waiting together: one transaction -----------------------------------
+
+
+def effect_after_commit(effects: list[str], fail_for: str | None = None) -> Any:
+    """A handler whose effect shows only once its transaction has committed."""
+
+    async def handler(tx: Transaction, env: Envelope, event: StudentAdmitted) -> None:
+        if event.student_no == fail_for:
+            raise RuntimeError(f"rule broken for {fail_for}")
+        tx.after_commit(lambda: effects.append(event.student_no))
+
+    return handler
+
+
+async def test_records_waiting_together_are_handled_in_one_transaction() -> None:
+    effects: list[str] = []
+    consumer, uow, dead = make_consumer(effect_after_commit(effects))
+    first, second, third = (admitted(f"2026000{i}") for i in (1, 2, 3))
+    other = IntakeScheduled(
+        intake_year=2026,
+        registration_deadline="2026-08-14T09:00:00Z",  # type: ignore[arg-type]
+        term_start=date(2026, 9, 1),
+        age_cutoff=date(2026, 9, 1),
+    )
+    skipped = record(Envelope.wrap(other, subject="intake:2026", correlation_id="c"), 1)
+    outcomes = await consumer.handle_many(
+        [record(first, 0), skipped, record(second, 2), record(third, 3)]
+    )
+    assert outcomes == [Outcome.HANDLED, Outcome.SKIPPED, Outcome.HANDLED, Outcome.HANDLED]
+    assert uow.committed == [[first.event_id, second.event_id, third.event_id]]
+    assert effects == ["20260001", "20260002", "20260003"]
+    assert dead.records == []
+
+
+async def test_a_failing_record_among_others_is_dead_lettered_alone() -> None:
+    effects: list[str] = []
+    consumer, uow, dead = make_consumer(effect_after_commit(effects, fail_for="20260002"))
+    first, second, third = (admitted(f"2026000{i}") for i in (1, 2, 3))
+    outcomes = await consumer.handle_many([record(first, 0), record(second, 1), record(third, 2)])
+    assert outcomes == [Outcome.HANDLED, Outcome.DEAD_LETTERED, Outcome.HANDLED]
+    # The shared transaction rolled back; then one at a time, the failing one retried.
+    assert uow.committed == [[first.event_id], [third.event_id]]
+    assert effects == ["20260001", "20260003"]
+    [(rec, error, attempts)] = dead.records
+    assert (rec.offset, attempts) == (1, 3)
+    assert error == "RuntimeError: rule broken for 20260002"
+
+
+async def test_records_handled_before_are_duplicates_and_poison_is_dead_lettered() -> None:
+    effects: list[str] = []
+    consumer, uow, dead = make_consumer(effect_after_commit(effects))
+    first, second = admitted("20260001"), admitted("20260002")
+    assert await consumer.handle(record(first, 0)) == Outcome.HANDLED
+    good = record(second, 2)
+    poison = Record(good.topic, 0, 3, good.key, b"{not json", good.headers)
+    outcomes = await consumer.handle_many([record(first, 1), good, poison])
+    assert outcomes == [Outcome.DUPLICATE, Outcome.HANDLED, Outcome.DEAD_LETTERED]
+    assert uow.committed == [[first.event_id], [second.event_id]]
+    assert effects == ["20260001", "20260002"]
+    assert [r.offset for r, _, _ in dead.records] == [3]
+
+
+async def test_infrastructure_errors_in_a_batch_reach_the_lane() -> None:
+    async def handler(tx: Transaction, env: Envelope, event: StudentAdmitted) -> None:
+        raise ServerSelectionTimeoutError("database unreachable")
+
+    consumer, uow, dead = make_consumer(handler)
+    with pytest.raises(ServerSelectionTimeoutError):
+        await consumer.handle_many(
+            [record(admitted("20260001"), 0), record(admitted("20260002"), 1)]
+        )
+    assert uow.committed == []
     assert dead.records == []

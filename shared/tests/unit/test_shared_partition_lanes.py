@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 from aiokafka import TopicPartition
@@ -10,6 +12,7 @@ from opr_shared.messaging.lanes import PartitionLanes
 
 A = TopicPartition("registration.events", 0)
 B = TopicPartition("registration.events", 1)
+T = TypeVar("T")
 
 
 class Recorder:
@@ -19,6 +22,16 @@ class Recorder:
 
     async def commit(self, partition: TopicPartition, offset: int) -> None:
         self.commits.append((partition, offset))
+
+
+def each(handle: Callable[[T], Awaitable[None]]) -> Callable[[list[T]], Awaitable[None]]:
+    """A lane hands over batches; most of these tests follow single records."""
+
+    async def handle_batch(batch: list[T]) -> None:
+        for item in batch:
+            await handle(item)
+
+    return handle_batch
 
 
 async def settle(condition: object, timeout: float = 5.0) -> None:
@@ -37,7 +50,7 @@ async def test_each_partition_in_order_and_committed_after_each_record() -> None
         seen.handled.append(item)
 
     lanes: PartitionLanes[tuple[TopicPartition, int]] = PartitionLanes(
-        handle, seen.commit, commit_every=1
+        each(handle), seen.commit, commit_every=1
     )
     for offset in range(20):
         for partition in (A, B):
@@ -60,7 +73,7 @@ async def test_a_slow_partition_does_not_hold_the_others() -> None:
         if item[0] == B:
             release.set()
 
-    lanes: PartitionLanes[tuple[TopicPartition, int]] = PartitionLanes(handle, seen.commit)
+    lanes: PartitionLanes[tuple[TopicPartition, int]] = PartitionLanes(each(handle), seen.commit)
     await lanes.submit(A, 7, (A, 7))
     await lanes.submit(B, 3, (B, 3))
     await settle(lambda: len(seen.commits) == 2)
@@ -79,7 +92,11 @@ async def test_a_failing_record_is_retried_and_later_ones_wait_behind_it() -> No
         seen.handled.append((A, item))
 
     lanes: PartitionLanes[int] = PartitionLanes(
-        handle, seen.commit, commit_every=1, retry_backoff_seconds=0.01, max_backoff_seconds=0.02
+        each(handle),
+        seen.commit,
+        commit_every=1,
+        retry_backoff_seconds=0.01,
+        max_backoff_seconds=0.02,
     )
     await lanes.submit(A, 0, 0)
     await lanes.submit(A, 1, 1)
@@ -101,7 +118,7 @@ async def test_revoking_finishes_the_record_in_hand_and_leaves_the_queue_uncommi
             await go_on.wait()
         seen.handled.append((A, item))
 
-    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit)
+    lanes: PartitionLanes[int] = PartitionLanes(each(handle), seen.commit)
     for offset in range(5):
         await lanes.submit(A, offset, offset)
     await started.wait()
@@ -122,7 +139,7 @@ async def test_a_revoked_lane_stuck_on_a_failing_record_stops_without_committing
         raise ConnectionError("database unreachable")
 
     lanes: PartitionLanes[int] = PartitionLanes(
-        handle, seen.commit, retry_backoff_seconds=30, max_backoff_seconds=30
+        each(handle), seen.commit, retry_backoff_seconds=30, max_backoff_seconds=30
     )
     await lanes.submit(A, 0, 0)
     await asyncio.sleep(0.02)
@@ -136,7 +153,7 @@ async def test_after_close_records_are_dropped_uncommitted() -> None:
     async def handle(item: int) -> None:
         seen.handled.append((A, item))
 
-    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit)
+    lanes: PartitionLanes[int] = PartitionLanes(each(handle), seen.commit)
     await lanes.close()
     await lanes.submit(A, 0, 0)
     await asyncio.sleep(0.02)
@@ -152,7 +169,7 @@ async def test_a_full_lane_makes_the_reader_wait() -> None:
         await release.wait()
         seen.handled.append((A, item))
 
-    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit, depth=2)
+    lanes: PartitionLanes[int] = PartitionLanes(each(handle), seen.commit, depth=2)
     for offset in range(3):  # one in hand, two queued
         await asyncio.wait_for(lanes.submit(A, offset, offset), 1)
     await asyncio.sleep(0.01)
@@ -173,7 +190,7 @@ async def test_a_burst_is_committed_once_and_a_stopped_lane_commits_what_it_hand
             await release.wait()  # the rest of the burst queues up behind it
         seen.handled.append((A, item))
 
-    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit, depth=32, commit_every=4)
+    lanes: PartitionLanes[int] = PartitionLanes(each(handle), seen.commit, depth=32, commit_every=4)
     for offset in range(10):
         await lanes.submit(A, offset, offset)
     release.set()
@@ -189,7 +206,7 @@ async def test_a_burst_is_committed_once_and_a_stopped_lane_commits_what_it_hand
             await blocked.wait()
         seen.handled.append((A, item))
 
-    other: PartitionLanes[int] = PartitionLanes(slow, seen.commit, depth=32, commit_every=100)
+    other: PartitionLanes[int] = PartitionLanes(each(slow), seen.commit, depth=32, commit_every=100)
     for offset in (10, 11, 12, 13):
         await other.submit(A, offset, offset)
     await settle(lambda: (A, 11) in seen.handled)
@@ -207,7 +224,7 @@ async def test_records_handled_within_the_interval_share_one_commit() -> None:
     async def handle(item: int) -> None:
         seen.handled.append((A, item))
 
-    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit, commit_interval=0.3)
+    lanes: PartitionLanes[int] = PartitionLanes(each(handle), seen.commit, commit_interval=0.3)
     await lanes.submit(A, 0, 0)
     await settle(lambda: seen.commits == [(A, 1)])  # the first commit is not held back
     for offset in (1, 2, 3):  # one at a time, each handled before the next arrives
@@ -227,10 +244,69 @@ async def test_a_lane_stopped_within_the_interval_commits_what_it_handled() -> N
     async def handle(item: int) -> None:
         seen.handled.append((A, item))
 
-    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit, commit_interval=60)
+    lanes: PartitionLanes[int] = PartitionLanes(each(handle), seen.commit, commit_interval=60)
     for offset in (0, 1, 2):
         await lanes.submit(A, offset, offset)
         await settle(lambda offset=offset: (A, offset) in seen.handled)
     assert seen.commits == [(A, 1)]
     await asyncio.wait_for(lanes.revoke([A]), 2)  # does not sit out the interval
     assert seen.commits == [(A, 1), (A, 3)]
+
+
+async def test_records_waiting_together_are_handed_over_as_one_batch_in_order() -> None:
+    seen = Recorder()
+    batches: list[list[int]] = []
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handle(batch: list[int]) -> None:
+        if batch[0] == 0:
+            started.set()
+            await release.wait()  # the others queue up behind the first record
+        batches.append(batch)
+        seen.handled += [(A, item) for item in batch]
+
+    lanes: PartitionLanes[int] = PartitionLanes(
+        handle, seen.commit, depth=32, batch_size=4, commit_every=100
+    )
+    await lanes.submit(A, 0, 0)
+    await started.wait()
+    for offset in range(1, 10):
+        await lanes.submit(A, offset, offset)
+    release.set()
+    await settle(lambda: len(seen.handled) == 10)
+    assert batches == [[0], [1, 2, 3, 4], [5, 6, 7, 8], [9]]
+    await settle(lambda: bool(seen.commits) and seen.commits[-1] == (A, 10))
+    await lanes.close()
+
+
+async def test_a_failing_batch_is_retried_whole_and_a_revoked_lane_leaves_it_uncommitted() -> None:
+    seen = Recorder()
+    calls: list[list[int]] = []
+    started = asyncio.Event()
+
+    async def handle(batch: list[int]) -> None:
+        calls.append(batch)
+        if batch[0] == 0:
+            started.set()
+            await asyncio.sleep(0.05)
+            return
+        raise ConnectionError("database unreachable")
+
+    lanes: PartitionLanes[int] = PartitionLanes(
+        handle,
+        seen.commit,
+        batch_size=8,
+        commit_every=1,
+        retry_backoff_seconds=0.01,
+        max_backoff_seconds=0.01,
+    )
+    await lanes.submit(A, 0, 0)
+    await started.wait()
+    for offset in range(1, 4):
+        await lanes.submit(A, offset, offset)
+    await settle(lambda: len(calls) >= 3)
+    assert calls[0] == [0]
+    assert all(batch == [1, 2, 3] for batch in calls[1:])  # the same batch, whole, in order
+    await asyncio.wait_for(lanes.revoke([A]), 2)
+    assert seen.commits == [(A, 1)]  # only the record that was handled

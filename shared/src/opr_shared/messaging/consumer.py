@@ -7,7 +7,10 @@ Each service declares what it consumes in one :class:`Subscriptions` table
 2. decodes the envelope and payload; a record that cannot be decoded is a poison
    message and goes straight to the dead-letter topic;
 3. runs the handler inside a unit-of-work transaction that also records the
-   event's processed mark, so a redelivered event changes nothing;
+   event's processed mark, so a redelivered event changes nothing; records of
+   one partition that are waiting together share one transaction
+   (:meth:`EventConsumer.handle_many`), or are handled one at a time if that
+   fails;
 4. retries a failing handler a bounded number of times, then dead-letters the
    record with the error and moves on;
 5. lets infrastructure errors (database or broker unreachable) propagate, so the
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -139,6 +142,24 @@ class Subscriptions:
         return sorted({topic_for(cls.producer) for cls, _ in self._handlers.values()})
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    """A record with its event decoded and the handler that takes it."""
+
+    record: Record
+    envelope: Envelope
+    payload: EventPayload
+    handler: Handler
+
+    async def work(self, tx: Transaction) -> None:
+        """The handler on this event, logging under the event's correlation id."""
+        token = correlation_id_var.set(self.envelope.correlation_id)
+        try:
+            await self.handler(tx, self.envelope, self.payload)
+        finally:
+            correlation_id_var.reset(token)
+
+
 class DeadLetterSink(Protocol):
     async def dead_letter(self, record: Record, error: str, attempts: int) -> None: ...
 
@@ -183,6 +204,48 @@ class EventConsumer:
         self.service = subscriptions.service
 
     async def handle(self, record: Record, *, dead_letter_on_failure: bool = True) -> Outcome:
+        decoded = await self._decode(record, dead_letter_on_failure)
+        if isinstance(decoded, Outcome):
+            return decoded
+        return await self._handle_decoded(decoded, dead_letter_on_failure)
+
+    async def handle_many(self, records: Sequence[Record]) -> list[Outcome]:
+        """Several records of one partition, in order, their handlers in one unit
+        of work (one transaction) where they can be: a service behind on a
+        partition catches up with one commit for the lot instead of one each.
+
+        Should any of them fail, or have been handled before, the transaction
+        rolls back and each is handled on its own as :meth:`handle` does (with
+        its retries and dead letter): the outcome is the same as one at a time.
+        """
+        if len(records) == 1:
+            return [await self.handle(records[0])]
+        prepared = [await self._decode(record, True) for record in records]
+        decoded = [p for p in prepared if isinstance(p, _Decoded)]
+        if len(decoded) > 1:
+            try:
+                await self.uow.run_events([(d.envelope.event_id, d.work) for d in decoded])
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as exc:
+                log.info(
+                    "records not handled together; handling them one at a time",
+                    extra={"records": len(decoded), "reason": f"{type(exc).__name__}: {exc}"},
+                )
+            else:
+                return [
+                    p
+                    if isinstance(p, Outcome)
+                    else self._count(p.envelope.event_type, Outcome.HANDLED)
+                    for p in prepared
+                ]
+        return [
+            p if isinstance(p, Outcome) else await self._handle_decoded(p, True) for p in prepared
+        ]
+
+    async def _decode(self, record: Record, dead_letter_on_failure: bool) -> Outcome | _Decoded:
+        """The record's event and handler, or the outcome if there is nothing to
+        handle (a type the service does not consume, or a poison record)."""
         event_type = record.header(HEADER_EVENT_TYPE)
         version = record.header(HEADER_SCHEMA_VERSION)
         if (
@@ -202,31 +265,24 @@ class EventConsumer:
             return await self._give_up(
                 record, event_type or "?", f"undecodable: {exc}", 1, dead_letter_on_failure
             )
+        return _Decoded(record, envelope, payload, handler)
 
-        token = correlation_id_var.set(envelope.correlation_id)
+    async def _handle_decoded(self, decoded: _Decoded, dead_letter_on_failure: bool) -> Outcome:
+        token = correlation_id_var.set(decoded.envelope.correlation_id)
         try:
-            return await self._handle_with_retries(
-                record, envelope, payload, handler, dead_letter_on_failure
-            )
+            return await self._handle_with_retries(decoded, dead_letter_on_failure)
         finally:
             correlation_id_var.reset(token)
 
     async def _handle_with_retries(
-        self,
-        record: Record,
-        envelope: Envelope,
-        payload: EventPayload,
-        handler: Handler,
-        dead_letter_on_failure: bool,
+        self, decoded: _Decoded, dead_letter_on_failure: bool
     ) -> Outcome:
-        async def work(tx: Transaction) -> None:
-            await handler(tx, envelope, payload)
-
+        envelope = decoded.envelope
         attempt = 0
         while True:
             attempt += 1
             try:
-                await self.uow.run(work, handled_event_id=envelope.event_id)
+                await self.uow.run(decoded.work, handled_event_id=envelope.event_id)
                 return self._count(envelope.event_type, Outcome.HANDLED)
             except AlreadyProcessed:
                 return self._count(envelope.event_type, Outcome.DUPLICATE)
@@ -242,7 +298,7 @@ class EventConsumer:
                         },
                     )
                     return await self._give_up(
-                        record,
+                        decoded.record,
                         envelope.event_type,
                         f"{type(exc).__name__}: {exc}",
                         attempt,

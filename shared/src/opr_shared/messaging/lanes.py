@@ -3,7 +3,9 @@
 A service reads every topic it consumes through one Kafka consumer. Handling
 one record at a time made its slowest step (a database transaction per event)
 the pace of the whole service. Here each assigned partition gets a *lane*: a
-short queue and a task that handles its records one after the other and commits
+short queue and a task that handles its records in order, the ones waiting
+together (up to ``batch_size``) handed over as one batch (the consumer handles a
+batch in one database transaction), and commits
 the partition's offset once for a burst (the records queued behind it, up to
 ``commit_every``) and at most once per ``commit_interval`` seconds: a record
 handled sooner after the last commit is committed with those that follow it, or
@@ -20,7 +22,7 @@ matters (one student's events share a key, hence a partition) is kept.
   partition at most once a second instead of after every record costs at most a
   second of such re-reads after a crash.
 - When partitions are revoked (a rebalance) or the service stops, their lanes
-  finish the record in hand, commit what they handled and drop what is queued,
+  finish the batch in hand, commit what they handled and drop what is queued,
   uncommitted: the next owner of the partition reads those records again from
   the committed offset, and handling is idempotent.
 - A full lane makes :meth:`PartitionLanes.submit` wait: the consumer stops
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Commit = Callable[[TopicPartition, int], Awaitable[None]]
+Handle = Callable[[list[T]], Awaitable[object]]
 
 
 class Lane(Generic[T]):
@@ -50,10 +53,11 @@ class Lane(Generic[T]):
     def __init__(
         self,
         partition: TopicPartition,
-        handle: Callable[[T], Awaitable[object]],
+        handle: Handle[T],
         commit: Commit,
         *,
         depth: int,
+        batch_size: int,
         commit_every: int,
         commit_interval: float,
         retry_backoff_seconds: float,
@@ -63,6 +67,7 @@ class Lane(Generic[T]):
         self._handle = handle
         self._commit = commit
         self._queue: asyncio.Queue[tuple[int, T] | None] = asyncio.Queue(depth)
+        self._batch_size = batch_size
         self._commit_every = commit_every
         self._commit_interval = commit_interval
         self._stopping = asyncio.Event()
@@ -76,7 +81,7 @@ class Lane(Generic[T]):
         await self._queue.put((offset, item))
 
     async def stop(self) -> None:
-        """Finish the record in hand; drop the queued ones (they stay uncommitted)."""
+        """Finish the batch in hand; drop the queued records (they stay uncommitted)."""
         self._stopping.set()
         while not self._queue.empty():
             self._queue.get_nowait()
@@ -110,9 +115,16 @@ class Lane(Generic[T]):
                 if entry is None or self._stopping.is_set():
                     return
                 offset, item = entry
-                if not await self._handle_until_done(item):
+                batch = [item]
+                while len(batch) < self._batch_size and self._queue.qsize():
+                    waiting = self._queue.get_nowait()
+                    if waiting is None:
+                        return  # stopping
+                    offset, item = waiting
+                    batch.append(item)
+                if not await self._handle_until_done(batch):
                     return
-                done, since_commit = offset + 1, since_commit + 1
+                done, since_commit = offset + 1, since_commit + len(batch)
         finally:
             if done is not None:
                 await self._commit_quietly(done)
@@ -124,11 +136,11 @@ class Lane(Generic[T]):
             # Handled but not committed: read once more later, which is harmless.
             log.exception("offset not committed", extra={"topic": self.partition.topic})
 
-    async def _handle_until_done(self, item: T) -> bool:
+    async def _handle_until_done(self, batch: list[T]) -> bool:
         delay = self._backoff
         while True:
             try:
-                await self._handle(item)
+                await self._handle(batch)
                 return True
             except Exception:
                 log.exception(
@@ -147,10 +159,11 @@ class PartitionLanes(Generic[T]):
 
     def __init__(
         self,
-        handle: Callable[[T], Awaitable[object]],
+        handle: Handle[T],
         commit: Commit,
         *,
         depth: int = 16,
+        batch_size: int = 1,
         commit_every: int = 16,
         commit_interval: float = 0.0,
         retry_backoff_seconds: float = 0.5,
@@ -161,6 +174,7 @@ class PartitionLanes(Generic[T]):
             handle=handle,
             commit=commit,
             depth=depth,
+            batch_size=batch_size,
             commit_every=commit_every,
             commit_interval=commit_interval,
             retry_backoff_seconds=retry_backoff_seconds,

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from bson import Binary
 from prometheus_client import Counter, Histogram
@@ -24,7 +24,7 @@ from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReadPreference
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -33,6 +33,7 @@ from opr_shared.jsonlog import correlation_id_var
 
 T = TypeVar("T")
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index refusing a write
 log = logging.getLogger(__name__)
 
 OUTBOX = "outbox"
@@ -235,6 +236,11 @@ def outbox_row(envelope: Envelope, created_at: datetime, seq: int) -> Document:
     }
 
 
+# One piece of a unit of work: the work, the consumed event it handles (its
+# processed mark is written with it) and what caused it.
+_Step = tuple[Callable[[Transaction], Awaitable[Any]], uuid.UUID | None, str | None]
+
+
 class UnitOfWork:
     def __init__(self, client: AsyncMongoClient[Document], database: str, producer: str) -> None:
         self.client = client
@@ -264,33 +270,51 @@ class UnitOfWork:
         same transaction; if the mark exists already nothing is changed and
         :class:`AlreadyProcessed` is raised.
         """
+        results = await self._transact([(work, handled_event_id, causation_id)])
+        return cast(T, results[0])
 
+    async def run_events(
+        self, steps: Sequence[tuple[uuid.UUID, Callable[[Transaction], Awaitable[object]]]]
+    ) -> None:
+        """Handle several consumed events, in order, in ONE transaction: each
+        ``(event id, work)`` gets its own :class:`Transaction` (its events are
+        caused by that event) and its processed mark; all of it commits together.
+
+        A later step reads what an earlier one wrote. If any of the events was
+        processed before, or any step fails, nothing is changed: the caller
+        handles the events one at a time instead (:class:`AlreadyProcessed` for
+        the first case).
+        """
+        await self._transact([(work, event_id, None) for event_id, work in steps])
+
+    async def _transact(self, steps: Sequence[_Step]) -> list[Any]:
         wrote_outbox = False
         hooks: list[Callable[[], None]] = []
         runs = TRANSACTION_RUNS.labels(self.producer)
 
-        async def attempt(session: AsyncClientSession) -> T:
+        async def attempt(session: AsyncClientSession) -> list[Any]:
             nonlocal wrote_outbox, hooks
             wrote_outbox = False
+            hooks = []
             runs.inc()
-            tx = Transaction(
-                db=self.db,
-                session=session,
-                producer=self.producer,
-                causation_id=causation_id
-                or (str(handled_event_id) if handled_event_id is not None else None),
+            await self._mark_processed(
+                [event_id for _, event_id, _ in steps if event_id is not None], session
             )
-            if handled_event_id is not None:
-                try:
-                    await self.db[PROCESSED_EVENTS].insert_one(
-                        {"_id": str(handled_event_id), "handled_at": datetime.now(UTC)},
-                        session=session,
-                    )
-                except DuplicateKeyError as exc:
-                    raise AlreadyProcessed(str(handled_event_id)) from exc
-            hooks = tx.committed_hooks
-            result = await work(tx)
-            if tx.events:
+            events: list[Envelope] = []
+            committed_hooks: list[Callable[[], None]] = []
+            results: list[Any] = []
+            for work, event_id, causation_id in steps:
+                tx = Transaction(
+                    db=self.db,
+                    session=session,
+                    producer=self.producer,
+                    causation_id=causation_id or (str(event_id) if event_id is not None else None),
+                )
+                results.append(await work(tx))
+                events += tx.events
+                committed_hooks += tx.committed_hooks
+            hooks = committed_hooks
+            if events:
                 # The relay publishes in ``seq`` order. Taken as late as possible
                 # (after the work, on the last attempt), a nanosecond clock orders
                 # the rows of two conflicting transactions of one student as they
@@ -298,16 +322,16 @@ class UnitOfWork:
                 # (BSON dates keep only milliseconds: too coarse for this.)
                 base = time.time_ns()
                 now = datetime.now(UTC)
-                rows = [outbox_row(env, now, base + i) for i, env in enumerate(tx.events)]
+                rows = [outbox_row(env, now, base + i) for i, env in enumerate(events)]
                 await self.db[OUTBOX].insert_many(rows, session=session)
                 wrote_outbox = True
-            return result
+            return results
 
         began = time.perf_counter()
         outcome = "failed"
         try:
             async with self.client.start_session() as session:
-                result = await session.with_transaction(
+                results = await session.with_transaction(
                     attempt,
                     read_concern=ReadConcern("snapshot"),
                     write_concern=WriteConcern("majority"),
@@ -327,7 +351,31 @@ class UnitOfWork:
                 hook()
             except Exception:
                 log.exception("an after-commit hook failed")
-        return result
+        return results
+
+    async def _mark_processed(
+        self, event_ids: list[uuid.UUID], session: AsyncClientSession
+    ) -> None:
+        """Write the processed marks of ``event_ids``; :class:`AlreadyProcessed` if
+        one exists (the unique ``_id`` refuses it, so the transaction rolls back)."""
+        if not event_ids:
+            return
+        now = datetime.now(UTC)
+        marks = [{"_id": str(event_id), "handled_at": now} for event_id in event_ids]
+        try:
+            if len(marks) == 1:
+                await self.db[PROCESSED_EVENTS].insert_one(marks[0], session=session)
+            else:
+                await self.db[PROCESSED_EVENTS].insert_many(marks, session=session)
+        except DuplicateKeyError as exc:
+            raise AlreadyProcessed(str(event_ids[0])) from exc
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if errors and all(e.get("code") == DUPLICATE_KEY for e in errors):
+                raise AlreadyProcessed(
+                    ", ".join(str(e.get("op", {}).get("_id")) for e in errors)
+                ) from exc
+            raise
 
     async def is_processed(self, event_id: uuid.UUID) -> bool:
         return (
