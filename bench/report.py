@@ -6,13 +6,11 @@ import math
 import os
 import platform
 from collections import defaultdict
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from opr_shared.events.envelope import SERVICES
-from opr_shared.store.mongo import OUTBOX, PROCESSED_EVENTS, make_client
+from opr_shared.store.mongo import make_client
 from opr_shared.testing.metrics import totals_by_label
 
 from bench.driver import Intake
@@ -158,22 +156,6 @@ async def opcounters(uri: str) -> dict[str, int]:
         return {}
     finally:
         await client.close()
-
-
-async def database_writes(uri: str, since: datetime) -> dict[str, int]:
-    """Transactions the services committed since ``since``, per service (approximately:
-    consumed events marked processed plus outbox rows written)."""
-    client = make_client(uri, "bench-report")
-    counts: dict[str, int] = {}
-    try:
-        for name in SERVICES:
-            db = client[name]
-            processed = await db[PROCESSED_EVENTS].count_documents({"handled_at": {"$gte": since}})
-            outbox = await db[OUTBOX].count_documents({"created_at": {"$gte": since}})
-            counts[name] = processed + outbox
-    finally:
-        await client.close()
-    return counts
 
 
 def end_to_end(intake: Intake) -> dict[str, Any]:

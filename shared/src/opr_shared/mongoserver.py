@@ -17,18 +17,32 @@ running in it: it is not idle) and sweeps at most once a second. What it reaps
 is unchanged: transactions in progress and unused for longer than their
 lifetime (60 s by default), rolled back and marked aborted.
 
+Every statement also read the collection's index catalog from storage again
+and again: planning a query, then once more for each index-maintenance step of
+each document written (its indexes, their partial filters, their options), each
+time a B-tree walk and a BSON decode per index, about a tenth of the server's
+CPU under load. Here one command reads a collection's catalog once: the first
+read is kept until the command answers, and dropped as soon as the command
+changes the catalog itself (an index created, dropped or altered, a collection
+dropped or renamed, an index first marked multikey). Other commands see a
+catalog change when they begin, as before.
+
 Production runs MongoDB itself; this module only starts the local server.
 Arguments are SecantusDB's own (``python -m secantus --help``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from secantus import server as secantus_server
+from secantus.storage import Storage
 from secantus.transactions import Transaction, TransactionRegistry, TxnState
 
 log = logging.getLogger(__name__)
@@ -88,8 +102,113 @@ def patch_transaction_registry() -> bool:
     return True
 
 
+# --- the index catalog, read once per command ------------------------------------
+
+#: Storage methods that change the index catalog (or may): a command that calls
+#: one reads the catalog afresh afterwards.
+CATALOG_WRITERS = (
+    "create_index",
+    "drop_index",
+    "drop_all_indexes",
+    "set_index_expiry",
+    "set_index_options",
+    "drop_collection",
+    "drop_database",
+    "rename_collection",
+    "create_collection",
+)
+
+_command = threading.local()  # .catalog: {(storage id, db, coll): [index rows]} during a command
+
+
+def _catalog_once(original: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    @functools.wraps(original)
+    def _iter_indexes(self: Any, db: str, coll: str) -> Iterator[Any]:
+        catalog: dict[tuple[int, str, str], list[Any]] | None = getattr(_command, "catalog", None)
+        if catalog is None:  # not within a command (the TTL sweeper, start-up)
+            return original(self, db, coll)
+        key = (id(self), db, coll)
+        rows = catalog.get(key)
+        if rows is None:
+            rows = catalog[key] = list(original(self, db, coll))
+        return iter(rows)
+
+    return _iter_indexes
+
+
+def _forgets_catalog(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+        catalog = getattr(_command, "catalog", None)
+        if catalog is not None:
+            catalog.clear()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            if catalog is not None:
+                catalog.clear()
+
+    return write
+
+
+def _multikey_marks_forget_catalog(original: Callable[..., set[str]]) -> Callable[..., set[str]]:
+    """Called for every document written: the catalog is read afresh only after
+    it flagged an index multikey that the catalog in hand had not flagged."""
+
+    @functools.wraps(original)
+    def mark(self: Any, db: str, coll: str, doc: Any, indexes: Any, already: set[str]) -> set[str]:
+        before = set(already)
+        result = original(self, db, coll, doc, indexes, already)
+        catalog = getattr(_command, "catalog", None)
+        if catalog and result - before:
+            rows = catalog.get((id(self), db, coll))
+            flagged = {name for name, _key, opts in rows or () if opts.get("multikey")}
+            if not (result - before) <= flagged:
+                catalog.clear()
+        return result
+
+    return mark
+
+
+def _one_catalog_per_command(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def dispatch(*args: Any, **kwargs: Any) -> Any:
+        outer = getattr(_command, "catalog", None)
+        _command.catalog = {} if outer is None else outer
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _command.catalog = outer
+
+    return dispatch
+
+
+def patch_index_catalog() -> bool:
+    """Read each collection's index catalog once per command (see the module's
+    docstring). False (and a warning) if SecantusDB's storage or server no longer
+    has the shape this was written for: the server then runs as shipped."""
+    shaped = (
+        callable(getattr(Storage, "_iter_indexes", None))
+        and callable(getattr(Storage, "_maybe_mark_multikey", None))
+        and all(callable(getattr(Storage, name, None)) for name in CATALOG_WRITERS)
+        and callable(getattr(secantus_server, "dispatch", None))
+    )
+    if not shaped:
+        log.warning("SecantusDB's storage changed: the index catalog is read as shipped")
+        return False
+    if getattr(Storage._iter_indexes, "__wrapped__", None) is not None:
+        return True  # already installed
+    Storage._iter_indexes = _catalog_once(Storage._iter_indexes)
+    for name in CATALOG_WRITERS:
+        setattr(Storage, name, _forgets_catalog(getattr(Storage, name)))
+    Storage._maybe_mark_multikey = _multikey_marks_forget_catalog(Storage._maybe_mark_multikey)
+    secantus_server.dispatch = _one_catalog_per_command(secantus_server.dispatch)
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     patch_transaction_registry()
+    patch_index_catalog()
     from secantus.cli import main as secantus_main
 
     return int(secantus_main(None if argv is None else list(argv)) or 0)
