@@ -157,3 +157,32 @@ async def test_concurrent_batch_claimers_never_take_the_same_document(
     assert sum(taken.values()) == total
     assert set(taken.values()) == {1}
     assert await jobs.count_documents({"status": "pending"}) == 0
+
+
+async def test_claim_many_leaves_candidates_failing_the_recheck(
+    jobs: AsyncCollection[Doc],
+) -> None:
+    await jobs.insert_many(
+        [
+            {"_id": "a", "status": "sending", "due": 1, "committing": True},
+            {"_id": "b", "status": "sending", "due": 2, "committing": False},
+            {"_id": "c", "status": "sending", "due": 3, "committing": False},
+        ]
+    )
+
+    async def claim(limit: int) -> list[str]:
+        docs = await claim_many(
+            jobs,
+            {"status": "sending"},
+            {"$set": {"status": "taken", "claim": "x"}},
+            claimed={"claim": "x"},
+            sort=[("due", ASCENDING)],
+            limit=limit,
+            recheck={"committing": False},
+        )
+        return [d["_id"] for d in docs]
+
+    assert await claim(1) == []  # the earliest candidate fails the recheck: nothing taken
+    assert await claim(2) == ["b"]
+    assert await claim(5) == ["c"]
+    assert (await jobs.find_one({"_id": "a"}) or {})["status"] == "sending"

@@ -155,14 +155,22 @@ async def claim_many(
     claimed: Document,
     sort: list[tuple[str, int]],
     limit: int,
+    recheck: Document | None = None,
 ) -> list[Document]:
-    """Up to ``limit`` documents matching ``query``, in ``sort`` order, after
-    ``update``; ``claimed`` names what the update marks them with (a claim id of
-    this call's own), so a document another claimer took in between is left out.
+    """Up to ``limit`` documents matching ``query`` (and ``recheck``), in ``sort``
+    order, after ``update``; ``claimed`` names what the update marks them with (a
+    claim id of this call's own), so a document another claimer took in between
+    is left out.
 
     Three requests however many are taken: the candidates, read through the
     query's index; one update of them all by ``_id`` with the query re-asserted
     (a candidate another claimer took no longer matches); the taken ones read back.
+
+    ``recheck`` holds conditions that only the update asserts, kept out of the
+    search so that the search stays on its index: a sorted search whose filter
+    has a field the index lacks is planned by the local stack's database as a
+    scan of the whole collection. A candidate failing them is not taken (nor
+    replaced by a later one).
     """
     if limit < 1:
         return []
@@ -170,7 +178,7 @@ async def claim_many(
     if not rows:
         return []
     ids = [row["_id"] for row in rows]
-    where = {key: value for key, value in query.items() if key != "_id"}
+    where = {key: value for key, value in {**query, **(recheck or {})}.items() if key != "_id"}
     result = await collection.update_many({"_id": {"$in": ids}, **where}, update)
     if result.modified_count == 0:
         return []

@@ -185,11 +185,13 @@ class DeliveryWorker:
         if len(claimed) < limit:
             claimed += await claim_many(
                 notifications,
-                {"status": "sending", "lease_until": {"$lt": now}, "committing": False},
+                {"status": "sending", "lease_until": {"$lt": now}},
                 claim,
                 claimed={"claim_id": claim_id},
                 sort=[("lease_until", ASCENDING)],
                 limit=limit - len(claimed),
+                # Past the point of no return: settled by settle_abandoned, not sent again.
+                recheck={"committing": False},
             )
         return claimed
 
