@@ -92,7 +92,7 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_seconds: float = 0.2
     consumer_batch_size: int = Field(
-        default=16,
+        default=4,
         ge=1,
         le=500,
         description=(

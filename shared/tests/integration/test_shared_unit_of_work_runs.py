@@ -18,6 +18,7 @@ from opr_shared.localinfra import Endpoints
 from opr_shared.store.mongo import AlreadyProcessed, Transaction, UnitOfWork, update_by_id
 from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 pytestmark = pytest.mark.integration
 
@@ -197,3 +198,35 @@ async def test_several_consumed_events_commit_in_one_transaction(uow: UnitOfWork
     assert await uow.db["log"].count_documents({}) == 3
     assert await uow.db["outbox"].count_documents({}) == 3
     assert await uow.db["processed_events"].count_documents({}) == 3
+
+
+async def test_a_batch_meeting_a_conflict_is_not_run_again_whole(uow: UnitOfWork) -> None:
+    await uow.db["counters"].insert_one({"_id": "shared", "n": 0})
+    steps_run: list[str] = []
+
+    def step(name: str, doc_id: str) -> Any:
+        async def work(tx: Transaction) -> None:
+            steps_run.append(name)
+            await tx.db["counters"].update_one(
+                {"_id": doc_id}, {"$inc": {"n": 1}}, upsert=True, session=tx.session
+            )
+
+        return work
+
+    # Another transaction has changed the shared document and not committed yet.
+    async with uow.client.start_session() as other:
+        await other.start_transaction()
+        await uow.db["counters"].update_one({"_id": "shared"}, {"$inc": {"n": 10}}, session=other)
+        with pytest.raises(PyMongoError) as raised:
+            await uow.run_events(
+                [(uuid.uuid4(), step("first", "own")), (uuid.uuid4(), step("second", "shared"))]
+            )
+        await other.commit_transaction()
+
+    assert raised.value.has_error_label("TransientTransactionError")  # a write conflict
+    assert steps_run == ["first", "second"]  # one attempt: left to one-at-a-time handling
+    assert sample("transaction_runs_total", service=uow.producer) == 1
+    assert sample("units_of_work_total", service=uow.producer, outcome="failed") == 1
+    assert await uow.db["counters"].find_one({"_id": "own"}) is None  # rolled back
+    assert (await uow.db["counters"].find_one({"_id": "shared"}) or {})["n"] == 10
+    assert await uow.db["processed_events"].count_documents({}) == 0

@@ -244,6 +244,12 @@ def outbox_row(envelope: Envelope, created_at: datetime, seq: int) -> Document:
     }
 
 
+TRANSACTION_OPTIONS: dict[str, Any] = {
+    "read_concern": ReadConcern("snapshot"),
+    "write_concern": WriteConcern("majority"),
+    "read_preference": ReadPreference.PRIMARY,
+}
+
 # One piece of a unit of work: the work, the consumed event it handles (its
 # processed mark is written with it) and what caused it.
 _Step = tuple[Callable[[Transaction], Awaitable[Any]], uuid.UUID | None, str | None]
@@ -292,10 +298,18 @@ class UnitOfWork:
         processed before, or any step fails, nothing is changed: the caller
         handles the events one at a time instead (:class:`AlreadyProcessed` for
         the first case).
-        """
-        await self._transact([(work, event_id, None) for event_id, work in steps])
 
-    async def _transact(self, steps: Sequence[_Step]) -> list[Any]:
+        One attempt only: a write conflict (another transaction changed one of
+        the documents first) rolls it back like a failure, and the events are
+        then handled one at a time, each retried on conflicts as usual. Run
+        again whole, a batch kept colliding with the requests of the students
+        it touched, and held their documents for longer each time.
+        """
+        await self._transact(
+            [(work, event_id, None) for event_id, work in steps], retry_conflicts=False
+        )
+
+    async def _transact(self, steps: Sequence[_Step], *, retry_conflicts: bool = True) -> list[Any]:
         wrote_outbox = False
         hooks: list[Callable[[], None]] = []
         runs = TRANSACTION_RUNS.labels(self.producer)
@@ -339,12 +353,17 @@ class UnitOfWork:
         outcome = "failed"
         try:
             async with self.client.start_session() as session:
-                results = await session.with_transaction(
-                    attempt,
-                    read_concern=ReadConcern("snapshot"),
-                    write_concern=WriteConcern("majority"),
-                    read_preference=ReadPreference.PRIMARY,
-                )
+                if retry_conflicts:
+                    results = await session.with_transaction(attempt, **TRANSACTION_OPTIONS)
+                else:
+                    await session.start_transaction(**TRANSACTION_OPTIONS)
+                    try:
+                        results = await attempt(session)
+                    except BaseException:
+                        if session.in_transaction:
+                            await session.abort_transaction()
+                        raise
+                    await session.commit_transaction()
             outcome = "committed"
         except AlreadyProcessed:
             outcome = "already_processed"
