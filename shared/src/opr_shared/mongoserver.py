@@ -133,6 +133,7 @@ def _catalog_once(original: Callable[..., Iterator[Any]]) -> Callable[..., Itera
             rows = catalog[key] = list(original(self, db, coll))
         return iter(rows)
 
+    _iter_indexes.opr_catalog_once = True  # type: ignore[attr-defined]
     return _iter_indexes
 
 
@@ -196,7 +197,7 @@ def patch_index_catalog() -> bool:
     if not shaped:
         log.warning("SecantusDB's storage changed: the index catalog is read as shipped")
         return False
-    if getattr(Storage._iter_indexes, "__wrapped__", None) is not None:
+    if getattr(Storage._iter_indexes, "opr_catalog_once", False):
         return True  # already installed
     Storage._iter_indexes = _catalog_once(Storage._iter_indexes)
     for name in CATALOG_WRITERS:

@@ -214,9 +214,10 @@ class EventConsumer:
         of work (one transaction) where they can be: a service behind on a
         partition catches up with one commit for the lot instead of one each.
 
-        Should any of them fail, or have been handled before, the transaction
-        rolls back and each is handled on its own as :meth:`handle` does (with
-        its retries and dead letter): the outcome is the same as one at a time.
+        Should any of them fail, or have been handled before, or the transaction
+        meet a write conflict (it is tried once), it rolls back and each record
+        is handled on its own as :meth:`handle` does (with its retries and dead
+        letter): the outcome is the same as one at a time.
         """
         if len(records) == 1:
             return [await self.handle(records[0])]
