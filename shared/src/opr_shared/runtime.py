@@ -185,7 +185,6 @@ class ServiceRuntime:
         self.lanes: PartitionLanes[Record] = PartitionLanes(
             self.consumer.handle_many,
             self._commit_offset,
-            depth=max(16, settings.consumer_batch_size),  # a batch is drawn from the queue
             batch_size=settings.consumer_batch_size,
             commit_interval=settings.consumer_commit_interval_seconds,
             retry_backoff_seconds=settings.consumer_retry_backoff_seconds,

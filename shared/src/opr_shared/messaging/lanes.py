@@ -173,7 +173,7 @@ class PartitionLanes(Generic[T]):
             Lane[T],
             handle=handle,
             commit=commit,
-            depth=depth,
+            depth=max(depth, batch_size),  # a batch is drawn from what is queued
             batch_size=batch_size,
             commit_every=commit_every,
             commit_interval=commit_interval,
