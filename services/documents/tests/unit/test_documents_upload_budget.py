@@ -9,6 +9,8 @@ from documents.api.budget import Busy, UploadBudget
 from fastapi import HTTPException
 from starlette.requests import Request
 
+# small_bytes=0 where a test is about the queue's order: none of its uploads is small.
+
 
 def request(content_length: int | None) -> Request:
     headers = [] if content_length is None else [(b"content-length", str(content_length).encode())]
@@ -16,7 +18,7 @@ def request(content_length: int | None) -> Request:
 
 
 async def test_uploads_that_fit_get_room_at_once_and_give_it_back() -> None:
-    budget = UploadBudget(100, wait_seconds=1)
+    budget = UploadBudget(100, small_bytes=0, wait_seconds=1)
     assert await budget.acquire(60) == 60
     assert await budget.acquire(40) == 40
     assert budget.free == 0
@@ -26,7 +28,7 @@ async def test_uploads_that_fit_get_room_at_once_and_give_it_back() -> None:
 
 
 async def test_waiting_uploads_get_room_in_the_order_they_came() -> None:
-    budget = UploadBudget(100, wait_seconds=5)
+    budget = UploadBudget(100, small_bytes=0, wait_seconds=5)
     await budget.acquire(90)
     order: list[str] = []
 
@@ -47,7 +49,7 @@ async def test_waiting_uploads_get_room_in_the_order_they_came() -> None:
 
 
 async def test_an_upload_larger_than_the_budget_waits_for_all_of_it() -> None:
-    budget = UploadBudget(100, wait_seconds=5)
+    budget = UploadBudget(100, small_bytes=0, wait_seconds=5)
     await budget.acquire(30)
     whole = asyncio.create_task(budget.acquire(10_000))
     await asyncio.sleep(0.05)
@@ -58,7 +60,7 @@ async def test_an_upload_larger_than_the_budget_waits_for_all_of_it() -> None:
 
 
 async def test_an_upload_that_waits_too_long_is_busy_and_leaves_the_queue() -> None:
-    budget = UploadBudget(100, wait_seconds=0.1)
+    budget = UploadBudget(100, small_bytes=0, wait_seconds=0.1)
     await budget.acquire(70)
     with pytest.raises(Busy):
         await budget.acquire(50)
@@ -68,7 +70,7 @@ async def test_an_upload_that_waits_too_long_is_busy_and_leaves_the_queue() -> N
 
 
 async def test_beyond_the_longest_queue_an_upload_is_busy_at_once() -> None:
-    budget = UploadBudget(100, wait_seconds=5, max_waiting=2)
+    budget = UploadBudget(100, small_bytes=0, wait_seconds=5, max_waiting=2)
     await budget.acquire(100)
     waiting = [asyncio.create_task(budget.acquire(10)) for _ in range(2)]
     await asyncio.sleep(0)
@@ -80,7 +82,7 @@ async def test_beyond_the_longest_queue_an_upload_is_busy_at_once() -> None:
 
 
 async def test_when_the_head_of_the_queue_gives_up_those_behind_it_move_on() -> None:
-    budget = UploadBudget(100, wait_seconds=5)
+    budget = UploadBudget(100, small_bytes=0, wait_seconds=5)
     await budget.acquire(90)
     head = asyncio.create_task(budget.acquire(50))
     await asyncio.sleep(0)
@@ -93,7 +95,7 @@ async def test_when_the_head_of_the_queue_gives_up_those_behind_it_move_on() -> 
 
 
 async def test_a_busy_upload_is_answered_503_with_retry_after() -> None:
-    budget = UploadBudget(100, wait_seconds=0.05)
+    budget = UploadBudget(100, small_bytes=0, wait_seconds=0.05)
     async with budget.held(request(None), max_bytes=1_000):
         assert budget.free == 0  # undeclared length: the largest file allowed
         with pytest.raises(HTTPException) as refused:
@@ -106,7 +108,7 @@ async def test_a_busy_upload_is_answered_503_with_retry_after() -> None:
 
 
 async def test_room_is_given_back_when_the_upload_fails() -> None:
-    budget = UploadBudget(1_000, wait_seconds=1)
+    budget = UploadBudget(1_000, small_bytes=0, wait_seconds=1)
     seen: list[int] = []
 
     async def failing_upload() -> None:
@@ -118,3 +120,62 @@ async def test_room_is_given_back_when_the_upload_fails() -> None:
         await failing_upload()
     assert seen == [600]
     assert budget.free == 1_000
+
+
+async def test_a_small_upload_that_fits_passes_the_large_ones_waiting() -> None:
+    budget = UploadBudget(100, wait_seconds=5, small_bytes=10)
+    await budget.acquire(90)
+    large = asyncio.create_task(budget.acquire(80))
+    await asyncio.sleep(0)
+    assert await asyncio.wait_for(budget.acquire(5), timeout=1) == 5  # at once
+    assert not large.done()
+    assert budget.free == 5
+    budget.release(90)
+    assert await large == 80
+    assert budget.free == 15
+
+
+async def test_a_small_upload_waiting_for_room_passes_a_large_one_that_does_not_fit() -> None:
+    budget = UploadBudget(100, wait_seconds=5, small_bytes=10)
+    await budget.acquire(60)
+    await budget.acquire(38)
+    order: list[str] = []
+
+    async def upload(name: str, size: int) -> None:
+        await budget.acquire(size)
+        order.append(name)
+
+    large = asyncio.create_task(upload("large", 80))
+    await asyncio.sleep(0)
+    small = asyncio.create_task(upload("small", 5))
+    await asyncio.sleep(0.05)
+    assert order == []  # 2 bytes free: room for neither
+    budget.release(38)  # 40 free: the small one's room, not the large one's
+    await small
+    assert order == ["small"]
+    budget.release(60)
+    await large
+    assert order == ["small", "large"]
+    assert budget.free == 15
+
+
+async def test_large_uploads_keep_their_order_while_small_ones_pass() -> None:
+    budget = UploadBudget(100, wait_seconds=5, small_bytes=10)
+    await budget.acquire(60)
+    order: list[str] = []
+
+    async def upload(name: str, size: int) -> None:
+        await budget.acquire(size)
+        order.append(name)
+
+    first = asyncio.create_task(upload("first large", 50))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(upload("second large", 30))  # would fit, but came later
+    await asyncio.sleep(0)
+    small = asyncio.create_task(upload("small", 10))
+    await asyncio.sleep(0.05)
+    assert order == ["small"]
+    budget.release(60)
+    await asyncio.gather(first, second, small)
+    assert order == ["small", "first large", "second large"]
+    assert budget.free == 10

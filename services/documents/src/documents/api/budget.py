@@ -11,6 +11,12 @@ with ``Retry-After``, and nothing of it was read or stored. A waiting upload is
 not free either (the server has already buffered up to 64 KB of its body), so at
 most ``max_waiting`` wait: the next is answered 503 at once.
 
+An upload no larger than ``small_bytes`` (64 KiB: about what the server buffers
+of a waiting body anyway) does not queue behind larger ones: it takes its room
+as soon as room for it is free. Making a form-sized PDF wait for a queue of
+phone photos saved no memory and kept the student waiting for seconds. It still
+counts against the budget, so small uploads cannot pile up without bound.
+
 A request that reserves more than the whole budget waits for all of it, so the
 largest allowed file always gets through on its own.
 """
@@ -32,6 +38,7 @@ UPLOADS_TURNED_AWAY = Counter(
     "Uploads answered 503 because the upload memory budget stayed full for too long",
 )
 RETRY_AFTER_SECONDS = 5
+SMALL_UPLOAD_BYTES = 64 * 1024
 
 
 class Busy(Exception):
@@ -39,11 +46,18 @@ class Busy(Exception):
 
 
 class UploadBudget:
-    def __init__(self, limit_bytes: int, wait_seconds: float, max_waiting: int = 64) -> None:
+    def __init__(
+        self,
+        limit_bytes: int,
+        wait_seconds: float,
+        max_waiting: int = 256,
+        small_bytes: int = SMALL_UPLOAD_BYTES,
+    ) -> None:
         self.limit = limit_bytes
         self.free = limit_bytes
         self.wait_seconds = wait_seconds
         self.max_waiting = max_waiting
+        self.small_bytes = small_bytes
         self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     async def acquire(self, size: int) -> int:
@@ -51,7 +65,7 @@ class UploadBudget:
         reserved; raise :class:`Busy` after waiting ``wait_seconds`` in vain, or at
         once when ``max_waiting`` uploads wait already."""
         size = min(size, self.limit)
-        if not self._waiting and size <= self.free:
+        if size <= self.free and (not self._waiting or size <= self.small_bytes):
             self.free -= size
             return size
         if len(self._waiting) >= self.max_waiting:
@@ -79,11 +93,20 @@ class UploadBudget:
         self._grant()
 
     def _grant(self) -> None:
-        while self._waiting and self._waiting[0][0] <= self.free:
-            size, turn = self._waiting.popleft()
-            if not turn.done():
-                self.free -= size
-                turn.set_result(None)
+        """Give room to waiting uploads in order; once a large one does not fit, only
+        small ones behind it may still pass."""
+        blocked = False
+        for entry in list(self._waiting):
+            size, turn = entry
+            if turn.done():
+                continue  # cancelled: its own acquire takes it out of the queue
+            small = size <= self.small_bytes
+            if size > self.free or (blocked and not small):
+                blocked = blocked or not small
+                continue
+            self._waiting.remove(entry)
+            self.free -= size
+            turn.set_result(None)
 
     @asynccontextmanager
     async def held(self, request: Request, max_bytes: int) -> AsyncIterator[None]:
