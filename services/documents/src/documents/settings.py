@@ -29,7 +29,7 @@ class Settings(ServiceSettings):
         description="How long an upload waits for room before it is answered 503 (busy).",
     )
     upload_max_waiting: int = Field(
-        default=256,
+        default=64,
         ge=0,
         description="Uploads that may wait for room at once; the next is answered 503 at once.",
     )

@@ -50,7 +50,7 @@ class UploadBudget:
         self,
         limit_bytes: int,
         wait_seconds: float,
-        max_waiting: int = 256,
+        max_waiting: int = 64,
         small_bytes: int = SMALL_UPLOAD_BYTES,
     ) -> None:
         self.limit = limit_bytes
