@@ -29,10 +29,11 @@ localbucket's arguments.
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from http import HTTPStatus
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -202,35 +203,42 @@ def entry_details(path: Path) -> bytes:
 
 
 class _Folder:
-    """One listed folder: key -> (path, what a listing says of it).
+    """One listed folder: key -> (path, what a listing says of it), and its keys
+    encoded in the order S3 lists them (by their UTF-8 bytes).
 
-    ``entries`` is replaced, never changed in place, so a listing keeps reading
-    the view it took while writes and deletes go on.
+    ``entries`` and ``order`` are replaced, never changed in place, so a listing
+    keeps reading the view it took while writes and deletes go on. A write adds its
+    key in place in the order (at the end, for the broker's ever higher offsets)
+    rather than sorting the folder again: a partition holds a batch for every
+    produce, and sorting thousands of keys for each one cost this server a third
+    of its CPU in an intake of 8,000 students.
     """
 
     def __init__(self, entries: dict[str, tuple[Path, bytes]]) -> None:
         self.entries = entries
-        self._sorted: list[Entry] | None = None
-
-    def sorted(self) -> list[Entry]:
-        if self._sorted is None:
-            self._sorted = sorted(
-                ((key, path) for key, (path, _) in self.entries.items()),
-                key=lambda entry: entry[0].encode(),
-            )
-        return self._sorted
+        self.order = sorted(key.encode() for key in entries)
 
     def set(self, key: str, path: Path, details: bytes | None) -> None:
         entries = dict(self.entries)
+        encoded = key.encode()
+        order = self.order
         if details is None:
-            entries.pop(key, None)
+            if entries.pop(key, None) is not None:
+                at = bisect.bisect_left(order, encoded)
+                order = order[:at] + order[at + 1 :]
         else:
+            if key not in entries:
+                if not order or order[-1] < encoded:
+                    order = [*order, encoded]
+                else:
+                    order = list(order)
+                    bisect.insort(order, encoded)
             entries[key] = (path, details)
         self.entries = entries
-        self._sorted = None
+        self.order = order
 
 
-Listed = tuple[list[Entry], dict[str, tuple[Path, bytes]]]
+Listed = tuple[list[bytes], dict[str, tuple[Path, bytes]]]
 
 
 class ListingIndex:
@@ -263,12 +271,12 @@ class ListingIndex:
         self._unfollowed_in_flight = 0
 
     def entries(self, bucket_dir: Path, folder: Path) -> Listed:
-        """Every ``(key, path)`` under ``folder``, sorted as S3 sorts keys, and what a
-        listing says of each key."""
+        """The keys under ``folder``, encoded and sorted as S3 sorts them, and what a
+        listing says of each key (with its path)."""
         with self._lock:
             known = self._folders.get(folder)
             if known is not None and not self._unfollowed_in_flight:
-                return known.sorted(), known.entries
+                return known.order, known.entries
             generation = self._generations.get(folder, 0)
             keep = not self._unfollowed_in_flight
         walked: dict[str, tuple[Path, bytes]] = {}
@@ -287,7 +295,7 @@ class ListingIndex:
                 if len(self._folders) >= self.MAX_FOLDERS:
                     self._folders.clear()
                 self._folders[folder] = found
-        return found.sorted(), walked
+        return found.order, walked
 
     def changed(self, path: Path, bucket_dir: Path) -> None:
         """The object at ``path`` was written or deleted (after the fact)."""
@@ -378,9 +386,24 @@ class PrefixListingHandler(S3Handler):  # type: ignore[misc]
             # The whole bucket (or a prefix that is no folder of it): walked each time.
             self._listed = None
             return list_page(bucket_dir, prefix, delimiter, marker, marker_is_prefix, max_keys)
-        entries, self._listed = INDEX.entries(bucket_dir, folder)
+        order, listed = INDEX.entries(bucket_dir, folder)
+        self._listed = listed
+        # Keys starting with the prefix are one run of the sorted keys, and a page
+        # starts after the marker: found by bisection, not by reading every key
+        # before them (a partition's folder holds a batch for every produce).
+        start = bisect.bisect_left(order, prefix.encode())
+        if marker:
+            start = max(start, bisect.bisect_right(order, marker.encode()))
+
+        def from_start() -> Iterator[Entry]:
+            for at in range(start, len(order)):
+                key = order[at].decode()
+                if not key.startswith(prefix):
+                    return
+                yield key, listed[key][0]
+
         return page_of(
-            (entry for entry in entries if entry[0].startswith(prefix)),
+            from_start(),
             prefix,
             delimiter,
             marker,
