@@ -452,18 +452,22 @@ def new_password(row: dict[str, Any]) -> str:
 
 def make_cohort(n: int, label: str) -> list[Student]:
     base = 20_000_000 + (int(label, 16) % 7_000) * 1_000
+    numbers = (
+        [str(base + i) for i in range(n)]
+        if n <= 1_000
+        # Drawn without replacement: n distinct numbers (drawn one by one, 8,000 of
+        # them held 3 pairs of equals, and the cohort came out 3 short).
+        else [f"3{k:07d}" for k in random.sample(range(10**7), n)]
+    )
     students = []
-    for i in range(n):
-        number = str(base + i) if n <= 1_000 else f"3{uuid.uuid4().int % 10**7:07d}"
+    for number in numbers:
         row = roster_row(
             number,
             jupas_app_no=f"{int(number) % 10**8:08d}"[::-1],
             personal_email=f"bench.{label}.{number}@example.com",
         )
         students.append(Student(number, row, password=new_password(row)))
-    # Unique numbers even for large random cohorts.
-    unique = {s.student_no: s for s in students}
-    return list(unique.values())
+    return students
 
 
 class Intake:

@@ -1,4 +1,5 @@
-"""The benchmark's command line: the card photo's size, and how the report states it."""
+"""The benchmark's command line and cohort: the card photo's size, how the report states it,
+the students drawn."""
 
 from __future__ import annotations
 
@@ -58,3 +59,10 @@ def test_particulars_no_password_can_avoid_are_an_error_not_a_hang() -> None:
     driver = bench("bench.driver")
     with pytest.raises(ValueError, match="no acceptable password"):
         driver.new_password({"student_no": "1", "surname": "Lantern"})
+
+
+@pytest.mark.parametrize("n", [5, 1_000, 8_000])
+def test_a_cohort_has_as_many_distinct_students_as_asked(n: int) -> None:
+    cohort = bench("bench.driver").make_cohort(n, "a1b2c3")
+    assert len(cohort) == n
+    assert len({student.student_no for student in cohort}) == n
