@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 from documents.api.budget import Busy, UploadBudget
@@ -15,6 +16,16 @@ from starlette.requests import Request
 def request(content_length: int | None) -> Request:
     headers = [] if content_length is None else [(b"content-length", str(content_length).encode())]
     return Request({"type": "http", "method": "POST", "path": "/", "headers": headers})
+
+
+def in_order(budget: UploadBudget, order: list[str]) -> Callable[[str, int], Awaitable[None]]:
+    """An upload that notes its name in ``order`` once it has its room."""
+
+    async def upload(name: str, size: int) -> None:
+        await budget.acquire(size)
+        order.append(name)
+
+    return upload
 
 
 async def test_uploads_that_fit_get_room_at_once_and_give_it_back() -> None:
@@ -31,10 +42,7 @@ async def test_waiting_uploads_get_room_in_the_order_they_came() -> None:
     budget = UploadBudget(100, small_bytes=0, wait_seconds=5)
     await budget.acquire(90)
     order: list[str] = []
-
-    async def upload(name: str, size: int) -> None:
-        await budget.acquire(size)
-        order.append(name)
+    upload = in_order(budget, order)
 
     large = asyncio.create_task(upload("large", 80))
     await asyncio.sleep(0)
@@ -140,10 +148,7 @@ async def test_a_small_upload_waiting_for_room_passes_a_large_one_that_does_not_
     await budget.acquire(60)
     await budget.acquire(38)
     order: list[str] = []
-
-    async def upload(name: str, size: int) -> None:
-        await budget.acquire(size)
-        order.append(name)
+    upload = in_order(budget, order)
 
     large = asyncio.create_task(upload("large", 80))
     await asyncio.sleep(0)
@@ -163,10 +168,7 @@ async def test_large_uploads_keep_their_order_while_small_ones_pass() -> None:
     budget = UploadBudget(100, wait_seconds=5, small_bytes=10)
     await budget.acquire(60)
     order: list[str] = []
-
-    async def upload(name: str, size: int) -> None:
-        await budget.acquire(size)
-        order.append(name)
+    upload = in_order(budget, order)
 
     first = asyncio.create_task(upload("first large", 50))
     await asyncio.sleep(0)
