@@ -27,6 +27,14 @@ changes the catalog itself (an index created, dropped or altered, a collection
 dropped or renamed, an index first marked multikey). Other commands see a
 catalog change when they begin, as before.
 
+The TTL sweeper (a background thread, once a minute) kept the read snapshot of
+its last sweep while it waited for the next one. WiredTiger keeps every version
+written after the oldest snapshot still held, so for up to a minute at a time no
+old version could be discarded: with 200 students registering at once the range
+of pinned transaction ids grew by about 115 a second, to over 7,000, and fell
+back only when the next sweep began. Here the sweeper lets go of its snapshot as
+soon as a sweep is done (the range then stayed under 600 in the same run).
+
 Production runs MongoDB itself; this module only starts the local server.
 Arguments are SecantusDB's own (``python -m secantus --help``).
 """
@@ -207,9 +215,42 @@ def patch_index_catalog() -> bool:
     return True
 
 
+# --- the TTL sweeper's read snapshot -------------------------------------------------
+
+
+def _sweep_lets_go(original: Callable[..., int]) -> Callable[..., int]:
+    @functools.wraps(original)
+    def prune_ttl_all_collections(self: Any, *args: Any, **kwargs: Any) -> int:
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            # Within a user transaction this does nothing: its snapshot is its own.
+            self.release_thread_snapshot()
+
+    prune_ttl_all_collections.opr_lets_go = True  # type: ignore[attr-defined]
+    return prune_ttl_all_collections
+
+
+def patch_ttl_sweeper() -> bool:
+    """Release the read snapshot of a TTL sweep when it ends (see the module's
+    docstring). False (and a warning) if SecantusDB's storage no longer has the
+    shape this was written for: the sweeper then runs as shipped."""
+    shaped = callable(getattr(Storage, "prune_ttl_all_collections", None)) and callable(
+        getattr(Storage, "release_thread_snapshot", None)
+    )
+    if not shaped:
+        log.warning("SecantusDB's storage changed: the TTL sweeper is as shipped")
+        return False
+    if getattr(Storage.prune_ttl_all_collections, "opr_lets_go", False):
+        return True  # already installed
+    Storage.prune_ttl_all_collections = _sweep_lets_go(Storage.prune_ttl_all_collections)
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     patch_transaction_registry()
     patch_index_catalog()
+    patch_ttl_sweeper()
     from secantus.cli import main as secantus_main
 
     return int(secantus_main(None if argv is None else list(argv)) or 0)
