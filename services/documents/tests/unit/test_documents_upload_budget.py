@@ -181,3 +181,66 @@ async def test_large_uploads_keep_their_order_while_small_ones_pass() -> None:
     await asyncio.gather(first, second, small)
     assert order == ["small", "first large", "second large"]
     assert budget.free == 10
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_retry_after_is_five_seconds_when_no_upload_has_finished_lately() -> None:
+    clock = Clock()
+    budget = UploadBudget(100, small_bytes=0, wait_seconds=5, clock=clock)
+    assert budget.retry_after(50) == 5
+    await budget.acquire(100)
+    budget.release(100)
+    clock.now += 31  # that one is older than the window now
+    assert budget.retry_after(50) == 5
+
+
+async def test_retry_after_is_the_time_the_queue_ahead_takes_at_the_recent_pace() -> None:
+    clock = Clock()
+    budget = UploadBudget(100, small_bytes=0, wait_seconds=5, max_waiting=10, clock=clock)
+    for _ in range(10):  # 100 bytes given back a second for ten seconds
+        await budget.acquire(100)
+        clock.now += 1
+        budget.release(100)
+    await budget.acquire(100)
+    waiting = [asyncio.create_task(budget.acquire(100)) for _ in range(10)]
+    await asyncio.sleep(0)
+    # ten uploads of 100 bytes wait, and the one turned away: 11 s at 100 bytes/s
+    assert budget.retry_after(100) == 11
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    assert budget.retry_after(100) == 5  # only itself ahead: 1 s, but never under 5
+
+
+async def test_retry_after_is_never_more_than_a_minute() -> None:
+    clock = Clock()
+    budget = UploadBudget(10_000, small_bytes=0, wait_seconds=5, clock=clock)
+    await budget.acquire(10)
+    clock.now += 30
+    budget.release(10)  # 10 bytes in 30 s
+    assert budget.retry_after(10_000) == 60
+
+
+async def test_a_busy_upload_is_told_when_to_come_back_from_the_queue_ahead() -> None:
+    clock = Clock()
+    budget = UploadBudget(1_000, small_bytes=0, wait_seconds=5, max_waiting=1, clock=clock)
+    await budget.acquire(1_000)
+    clock.now += 4
+    budget.release(1_000)  # 250 bytes a second
+    await budget.acquire(1_000)
+    waiting = asyncio.create_task(budget.acquire(4_000))  # waits for all 1,000
+    await asyncio.sleep(0)
+    with pytest.raises(HTTPException) as refused:
+        async with budget.held(request(6_000), max_bytes=100_000):
+            pass
+    # 1,000 waiting ahead and its own 1,000 (a request counts at most the whole budget)
+    assert refused.value.headers == {"Retry-After": "8"}
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
