@@ -83,7 +83,7 @@ class UploadBudget:
         if not self._given_back:
             return RETRY_AFTER_SECONDS
         span = max(min(now - self._since, PACE_WINDOW_SECONDS), 1.0)
-        pace = sum(size for _, size in self._given_back) / span
+        pace = sum(given for _, given in self._given_back) / span
         ahead = sum(waiting for waiting, _ in self._waiting) + min(size, self.limit)
         return max(RETRY_AFTER_SECONDS, min(MAX_RETRY_AFTER_SECONDS, math.ceil(ahead / pace)))
 
