@@ -215,16 +215,17 @@ async def retry_while(
     timeout: float,
 ) -> httpx.Response:
     """Repeat ``attempt`` while its answer says an event has not arrived yet, or the
-    service is busy (after the pause its ``Retry-After`` asks for, as its message asks)."""
+    service is busy: after the pause its ``Retry-After`` asks for, as its message
+    asks, or else after a pause growing from 0.2 to 2 s."""
     deadline = time.monotonic() + timeout
     pause = 0.2
     while True:
         response = await attempt()
-        busy = response.status_code == 503
-        if not (busy or waiting(response)) or time.monotonic() > deadline:
+        retry = response.status_code == 503 or waiting(response)
+        if not retry or time.monotonic() > deadline:
             return response
         asked = response.headers.get("retry-after", "")
-        await asyncio.sleep(float(asked) if busy and asked.isdigit() else pause)
+        await asyncio.sleep(float(asked) if asked.isdigit() else pause)
         pause = min(pause * 1.5, 2.0)
 
 

@@ -366,13 +366,51 @@ async def test_attacks_are_refused_with_a_reason_and_nothing_is_stored(
     assert await svc.runtime.db[DOCUMENTS].count_documents({"student_no": number}) == 0
 
 
-async def test_before_admission_reaches_the_service_nothing_is_stored(
+async def test_before_admission_reaches_the_service_uploads_are_answered_unread(
     svc: DocumentsService, samples: Any
 ) -> None:
+    """A student whose admission has not arrived yet is answered 409 with a
+    Retry-After before a byte of the file is read; nothing is stored. Once the
+    admission is in, the same upload is taken."""
     number = new_student_no()
     answer = await svc.upload(number, samples.pdf())
     assert answer.status_code == 409
+    assert answer.headers["retry-after"] == "3"
+    assert "admission" in answer.json()["detail"]
+    photo = await svc.submit_photo(number, samples.face_photo())
+    assert photo.status_code == 409
+    assert photo.headers["retry-after"] == "3"
+
+    chunks_read = 0
+    boundary = "early"
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal chunks_read
+        chunks_read += 1
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="me.jpg"'
+            "\r\nContent-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        for _ in range(100):  # far over the cap if it were read: 413, not 409
+            chunks_read += 1
+            yield b"\xff" * 65_536
+
+    early = await svc.http.post(
+        "/api/documents/me/photo",
+        content=body(),
+        headers={
+            **auth(Role.STUDENT, number),
+            "content-type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    assert early.status_code == 409, early.text
+    assert chunks_read == 0
     assert await svc.stored_objects(number) == []
+    assert await svc.published(number) == []
+
+    await svc.admit(number)
+    taken = await svc.upload(number, samples.pdf())
+    assert taken.status_code == 201, taken.text
 
 
 async def test_students_see_only_their_own_files_and_staff_links_expire(

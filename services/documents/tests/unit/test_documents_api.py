@@ -4,17 +4,21 @@ authentication, roles, the streamed size cap and content refusals."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
+from documents.api.routes import admitted_student
 from documents.main import create_app
 from documents.settings import Settings
+from fastapi import Depends
 from fastapi.testclient import TestClient
 from opr_shared.auth import (
     KeySet,
+    Principal,
     Role,
     TokenVerifier,
+    current_student,
     generate_private_key,
     public_jwk,
     sign_token,
@@ -49,7 +53,11 @@ def client() -> TestClient:
     async def jwks() -> dict[str, Any]:
         return {"keys": [public_jwk(KEY, "k")]}
 
+    async def assume_admitted(student: Annotated[Principal, Depends(current_student)]) -> Principal:
+        return student  # the admission check reads the database: not here
+
     app.state.token_verifier = TokenVerifier(KeySet(jwks))
+    app.dependency_overrides[admitted_student] = assume_admitted
     return TestClient(app)  # no lifespan: no connections are made
 
 

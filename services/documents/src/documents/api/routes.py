@@ -84,10 +84,16 @@ def _review_refused(exc: ReviewRefused) -> HTTPException:
     return HTTPException(exc.status, exc.reason)
 
 
+#: When to try again after a 409 "not admitted yet": admissions reach this service
+#: seconds after identity publishes them, later at the start of a large intake.
+NOT_ADMITTED_RETRY_SECONDS = 3
+
+
 def _not_admitted() -> HTTPException:
     return HTTPException(
         409,
         "Your admission record has not reached the documents service yet; try again shortly.",
+        headers={"Retry-After": str(NOT_ADMITTED_RETRY_SECONDS)},
     )
 
 
@@ -99,6 +105,25 @@ def _require(principal: Principal, roles: frozenset[Role]) -> None:
 
 def _staff_id(principal: Principal) -> str:
     return principal.subject[:100]
+
+
+async def admitted_student(request: Request, student: Student) -> Principal:
+    """The signed-in student, once their admission has reached this service.
+
+    Checked before an upload takes room or has a byte read: a student who comes
+    before their admission is answered 409 (with Retry-After) for one lookup, not
+    for reading and inspecting the file. The use cases check again as they
+    store: the rule is theirs, this is only the early answer.
+    """
+    assert student.student_no is not None
+    try:
+        await uploads.ensure_admitted(_runtime(request).uow, student.student_no)
+    except uploads.NotAdmitted:
+        raise _not_admitted() from None
+    return student
+
+
+AdmittedStudent = Annotated[Principal, Depends(admitted_student)]
 
 
 _optional_bearer = HTTPBearer(auto_error=False, description="Access token issued by identity")
@@ -136,8 +161,12 @@ MULTIPART_PHOTO = {
 }
 
 
-BUSY: dict[int | str, dict[str, Any]] = {
-    503: {"description": "Too many files arriving at once: nothing stored, retry later."}
+NOT_NOW: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "The student's admission has not reached this service yet: "
+        "nothing read or stored, retry after Retry-After."
+    },
+    503: {"description": "Too many files arriving at once: nothing stored, retry later."},
 }
 
 
@@ -145,13 +174,13 @@ def build_router(rules: UploadRules) -> APIRouter:
     router = APIRouter()
 
     # Room for the upload's bytes, held until the answer is ready. The student is
-    # signed in first (the same dependency the route has, resolved once): a
-    # stranger's request waits for nothing.
-    async def room_for_document(request: Request, _: Student) -> AsyncIterator[None]:
+    # signed in and known to be admitted first (the same dependency the route has,
+    # resolved once): a stranger, or a student too early, waits for nothing.
+    async def room_for_document(request: Request, _: AdmittedStudent) -> AsyncIterator[None]:
         async with rules.budget.held(request, rules.document_limits.max_bytes):
             yield
 
-    async def room_for_photo(request: Request, _: Student) -> AsyncIterator[None]:
+    async def room_for_photo(request: Request, _: AdmittedStudent) -> AsyncIterator[None]:
         async with rules.budget.held(request, rules.photo_limits.max_bytes):
             yield
 
@@ -169,7 +198,7 @@ def build_router(rules: UploadRules) -> APIRouter:
                 "description": "The same file again while its version waits for review: "
                 "that version, unchanged",
             },
-            **BUSY,
+            **NOT_NOW,
         },
         dependencies=[Depends(room_for_document)],
     )
@@ -234,7 +263,7 @@ def build_router(rules: UploadRules) -> APIRouter:
         summary="Submit a card photo; the automatic checks answer at once",
         responses={
             422: {"description": "The photo fails the specification: every reason."},
-            **BUSY,
+            **NOT_NOW,
         },
         dependencies=[Depends(room_for_photo)],
     )

@@ -34,7 +34,9 @@ class NotAdmitted(Exception):
     """The student is not (yet) known to this service as admitted."""
 
 
-async def _ensure_owner(uow: UnitOfWork, student_no: str) -> None:
+async def ensure_admitted(uow: UnitOfWork, student_no: str) -> None:
+    """Raise :class:`NotAdmitted` unless the student's admission has reached this
+    service (their owner record exists)."""
     if await uow.db[OWNERS].find_one({"_id": student_no}, {"_id": 1}) is None:
         raise NotAdmitted(student_no)
 
@@ -81,7 +83,7 @@ async def upload_document(
     superseded (only the latest is reviewed); the owner's version counter;
     DocumentUploaded.
     """
-    await _ensure_owner(uow, student_no)
+    await ensure_admitted(uow, student_no)
     same = {
         "student_no": student_no,
         "doc_type": doc_type.value,
@@ -163,7 +165,7 @@ async def submit_photo(
     ``photos`` row (pending); an earlier pending photo becomes superseded; the
     owner's photo version counter; PhotoSubmitted.
     """
-    await _ensure_owner(uow, student_no)
+    await ensure_admitted(uow, student_no)
     photo_id = uuid.uuid4()
     key = f"photos/{student_no}/{photo_id}"
     await objects.put(key, data, inspected.content_type.value)
@@ -222,7 +224,7 @@ async def record_photo_refusal(
     the student has no photo awaiting review or approved, so a failed retry never
     contradicts a photo that is still valid.
     """
-    await _ensure_owner(uow, student_no)
+    await ensure_admitted(uow, student_no)
     check_id = uuid.uuid4()
     checked_at = datetime.now(UTC)
 
