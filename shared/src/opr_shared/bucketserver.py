@@ -24,13 +24,18 @@ under the folder ``a/b``: walking that folder gives the same listing. Everything
 else (the HTTP API, the storage layout) is localbucket's.
 
 ``python -m opr_shared.bucketserver [--host H] [--port P] DATA_ROOT`` takes
-localbucket's arguments.
+localbucket's arguments; ``--kafka-retention BUCKET_DIR`` (the broker's bucket
+folder) also deletes the broker's record batches every consumer group has read
+(:mod:`opr_shared.brokerretention`), kept ``--kafka-retention-keep-seconds``
+(300) at least.
 """
 
 from __future__ import annotations
 
+import argparse
 import bisect
 import os
+import sys
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
@@ -609,7 +614,38 @@ def _remove_object(target: Path, bucket_dir: Path) -> None:
         parent = parent.parent
 
 
+def delete_object_file(target: Path, bucket_dir: Path) -> None:
+    """Delete one object from inside the server, as a DeleteObject request would
+    (listings stay current)."""
+    with WRITES.lock_for(target):
+        _remove_object(target, bucket_dir)
+    INDEX.changed(target, bucket_dir)
+    LISTINGS.changed(target, bucket_dir)
+
+
+def start_kafka_retention(bucket_dir: Path, keep_seconds: float) -> threading.Event:
+    """Delete, every ten seconds, the broker's record batches in ``bucket_dir`` that
+    every consumer group has read (see :mod:`opr_shared.brokerretention`); set the
+    answer to stop."""
+    from opr_shared.brokerretention import ConsumedBatchPruner
+
+    bucket_dir = bucket_dir.resolve()
+    pruner = ConsumedBatchPruner(
+        bucket_dir, lambda path: delete_object_file(path, bucket_dir), keep_seconds=keep_seconds
+    )
+    stop = threading.Event()
+    threading.Thread(target=pruner.run, args=(stop,), name="kafka-retention", daemon=True).start()
+    return stop
+
+
 def main() -> None:
+    ours = argparse.ArgumentParser(add_help=False)
+    ours.add_argument("--kafka-retention", type=Path, metavar="BUCKET_DIR")
+    ours.add_argument("--kafka-retention-keep-seconds", type=float, default=300.0)
+    options, localbucket_args = ours.parse_known_args()
+    sys.argv[1:] = localbucket_args
+    if options.kafka_retention is not None:
+        start_kafka_retention(options.kafka_retention, options.kafka_retention_keep_seconds)
     # localbucket's own entry point serves whatever class its module calls S3Handler.
     localbucket.S3Handler = PrefixListingHandler
     localbucket.main()

