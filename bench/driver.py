@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import re
 import ssl
@@ -42,7 +43,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from opr_shared.events.envelope import SERVICES
 from opr_shared.localinfra import Endpoints
-from opr_shared.smtpsink import mail_files
+from opr_shared.smtpsink import SUFFIX as MAIL_SUFFIX
 from opr_shared.testing.journey import bearer, form_answers, roster_row, staff_token
 from opr_shared.testing.samples import blank_pdf, face_photo
 
@@ -248,17 +249,32 @@ class MailWatcher:
     def __init__(self, maildir: Path, addresses: dict[str, str]) -> None:
         self.maildir = maildir
         self.student_of = addresses  # address -> student number
-        self.seen: set[str] = {p.name for p in self._files()}
+        self.seen: set[str] = set()
+        self.seen.update(self._new_names())
         self.mails: dict[str, list[Mail]] = defaultdict(list)
         self.invitations: dict[str, asyncio.Future[str]] = {}
         self.changed = asyncio.Event()
 
-    def _files(self) -> list[Path]:
-        # Only delivered messages: the sink's temporary files (".tmp-…") are skipped,
-        # or a message caught before its rename would be counted twice.
-        with contextlib.suppress(FileNotFoundError):
-            return mail_files(self.maildir)
-        return []
+    def _new_names(self) -> list[str]:
+        """Names of the messages delivered since the last look, oldest first.
+
+        Only names are compared, twice a second, with every file in the folder:
+        making a path of each and sorting them all cost a third of a second at
+        40,000 messages, most of a core by the end of an 8,000-student intake.
+        The sink's temporary files (".tmp-…") are skipped, or a message caught
+        before its rename would be counted twice.
+        """
+        try:
+            names = os.listdir(self.maildir)
+        except FileNotFoundError:
+            return []
+        fresh = [
+            name
+            for name in names
+            if name.endswith(MAIL_SUFFIX) and not name.startswith(".") and name not in self.seen
+        ]
+        fresh.sort()  # the sink's names sort by arrival
+        return fresh
 
     def invitation(self, student_no: str) -> asyncio.Future[str]:
         if student_no not in self.invitations:
@@ -269,10 +285,9 @@ class MailWatcher:
         """Read the new files (on a worker thread); return the activation tokens found,
         for :meth:`run` to hand over on the event loop's thread."""
         tokens: list[tuple[str, str]] = []
-        for path in sorted(self._files()):
-            if path.name in self.seen:
-                continue
-            self.seen.add(path.name)
+        for name in self._new_names():
+            self.seen.add(name)
+            path = self.maildir / name
             try:
                 raw = path.read_bytes()
             except OSError:
