@@ -82,6 +82,8 @@ def private_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # A delivery claim abandoned by a killed notifier is settled when its lease
         # runs out: 30 s instead of 2 min, so it happens within the scenario.
         extra_env={"notifier": {"DELIVERY_LEASE_SECONDS": "30"}},
+        # Every topic is replayed from its beginning at the end: keep every batch.
+        kafka_retention_seconds=None,
     )
     try:
         stack.start()

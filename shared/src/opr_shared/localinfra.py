@@ -593,6 +593,15 @@ KAFKA_RETENTION_ENV = "OPR_KAFKA_RETENTION_SECONDS"
 DEFAULT_KAFKA_RETENTION_SECONDS = 300.0
 
 
+class FromEnv:
+    """A setting taken from the environment (see :data:`FROM_ENV`)."""
+
+
+#: The default of :class:`LocalInfra`'s ``kafka_retention_seconds``: what
+#: :envvar:`OPR_KAFKA_RETENTION_SECONDS` says.
+FROM_ENV = FromEnv()
+
+
 def kafka_retention_from_env(environ: Mapping[str, str] | None = None) -> float | None:
     """The retention of read batches :envvar:`OPR_KAFKA_RETENTION_SECONDS` asks for
     (default five minutes; None: ``off``)."""
@@ -673,7 +682,7 @@ class LocalInfra:
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         python: str | None = None,
-        kafka_retention_seconds: float | None = None,
+        kafka_retention_seconds: float | FromEnv | None = FROM_ENV,
     ) -> None:
         self._owns_dir = data_dir is None
         root = Path(tempfile.mkdtemp(prefix="opr-infra-")) if data_dir is None else data_dir
@@ -690,7 +699,7 @@ class LocalInfra:
         # storage (None: never deleted); see opr_shared.brokerretention.
         self.kafka_retention_seconds = (
             kafka_retention_from_env()
-            if kafka_retention_seconds is None
+            if isinstance(kafka_retention_seconds, FromEnv)
             else kafka_retention_seconds
         )
         self._layout = _Layout(self.data_dir)

@@ -29,9 +29,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from opr_shared.events.envelope import SERVICES
 from opr_shared.localinfra import (
+    FROM_ENV,
     LOOPBACK,
     ComponentStatus,
     Endpoints,
+    FromEnv,
     InfraError,
     LocalInfra,
     ManagedProcess,
@@ -153,6 +155,9 @@ class Stack:
     - ``extra_env``: per-service environment added to every launch
       (key ``"*"``: every service), e.g. for fault injection.
     - ``service_argv``: how to launch a service (default ``python -m <service>``).
+    - ``kafka_retention_seconds``: how long the local broker keeps a record batch
+      every consumer group has read (None: every batch kept; default
+      ``OPR_KAFKA_RETENTION_SECONDS`` or five minutes).
     """
 
     def __init__(
@@ -171,6 +176,7 @@ class Stack:
         stop_timeout: float = SERVICE_STOP_TIMEOUT,
         portal_dir: Path | None = None,
         progress: Progress | None = None,
+        kafka_retention_seconds: float | FromEnv | None = FROM_ENV,
     ) -> None:
         self._owns_dir = data_dir is None
         root = Path(tempfile.mkdtemp(prefix="opr-stack-")) if data_dir is None else data_dir
@@ -197,6 +203,7 @@ class Stack:
                 s3_access_key=s3_access_key,
                 s3_secret_key=s3_secret_key,
                 python=self.python,
+                kafka_retention_seconds=kafka_retention_seconds,
             )
             self._endpoints = self.infra.endpoints
         else:

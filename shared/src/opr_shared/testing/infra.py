@@ -93,7 +93,9 @@ def start_backend(kind: Backend, work_dir: Path) -> InfraBackend:
         docker = DockerInfra(work_dir)
         endpoints = docker.start()
         return InfraBackend(kind="docker", endpoints=endpoints, _docker=docker)
-    local = LocalInfra(work_dir, Ports.free())
+    # Tests read topics from their beginning, as a Kafka container (a week's
+    # retention) lets them: the local broker keeps every batch here.
+    local = LocalInfra(work_dir, Ports.free(), kafka_retention_seconds=None)
     try:
         endpoints = local.start()
     except BaseException:
@@ -143,6 +145,7 @@ class StackFactory:
         start: bool = True,
         **kwargs: Any,
     ) -> Stack:
+        kwargs.setdefault("kafka_retention_seconds", None)  # as the session's broker
         stack = Stack(
             self._tmp.mktemp("stack"),
             StackPorts.free(services),
