@@ -172,9 +172,19 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 def port_in_use(port: int, host: str = LOOPBACK) -> bool:
+    """Whether something listens on ``port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+        return reaches_a_listener(sock, host, port)
+
+
+def reaches_a_listener(sock: socket.socket, host: str, port: int) -> bool:
+    """Connect ``sock`` to ``port``: True if a listener answered. A free port in the
+    ephemeral range can be the very port the kernel picks as the socket's own, and
+    the socket then connects to itself (TCP simultaneous open): nobody listens."""
+    if sock.connect_ex((host, port)) != 0:
+        return False
+    return bool(sock.getsockname() != sock.getpeername())
 
 
 # --- readiness probes: each returns normally when the server answers, raises otherwise ---
