@@ -111,7 +111,6 @@ class ConsumedBatchPruner:
         self.delete = delete
         self.keep_seconds = keep_seconds
         self.clock = clock
-        self.deleted_total = 0
 
     def prune_once(self) -> int:
         """Delete what may be deleted now; answer how many batches went."""
@@ -136,7 +135,6 @@ class ConsumedBatchPruner:
                         continue
                     read_by_all = min(o for o in offsets if o is not None)
                     deleted += self._prune_partition(partition_dir / "records", read_by_all)
-        self.deleted_total += deleted
         return deleted
 
     def _groups(self, cluster: Path) -> tuple[dict[tuple[str, str, str], int], dict[str, set[str]]]:
