@@ -45,13 +45,8 @@ def catalog_reads() -> Iterator[Counter[tuple[str, str]]]:
 
 
 @pytest.fixture
-def server() -> Iterator[SecantusDBServer]:
-    server = SecantusDBServer(port=0, storage_path=":memory:")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def server(secantus_server: SecantusDBServer) -> SecantusDBServer:
+    return secantus_server
 
 
 def client_of(server: SecantusDBServer) -> MongoClient[Doc]:

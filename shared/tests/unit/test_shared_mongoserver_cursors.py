@@ -115,14 +115,9 @@ def test_installing_the_cursor_release_twice_wraps_once() -> None:
 
 
 @pytest.fixture
-def server(shipped_transactions: None) -> Iterator[SecantusDBServer]:
+def server(shipped_transactions: None, secantus_server: SecantusDBServer) -> SecantusDBServer:
     assert mongoserver.patch_transaction_cursors()
-    server = SecantusDBServer(port=0, storage_path=":memory:")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    return secantus_server
 
 
 def test_transactions_through_the_server(server: SecantusDBServer) -> None:
