@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -23,7 +24,7 @@ from fastapi.responses import JSONResponse
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from pymongo import IndexModel
 
 from opr_shared.auth import JwksFetcher, KeySet, TokenVerifier, http_jwks
@@ -47,6 +48,33 @@ from opr_shared.web import BodyLimit, RequestContext
 from opr_shared.web import body_limits as web_body_limits
 
 log = logging.getLogger(__name__)
+
+# How a service keeps up with what it consumes: the records after the one just
+# read (the partition's high watermark as of the last fetch), the time the
+# consumer waited for a full lane (a slow partition holds up every other), and
+# how long a lane takes over a batch and how many records it holds.
+CONSUMER_LAG = Gauge(
+    "consumer_lag_records",
+    "Records in the partition after the one last read by the service's consumer",
+    ["service", "topic", "partition"],
+)
+CONSUMER_LANE_WAIT = Counter(
+    "consumer_lane_wait_seconds_total",
+    "Time the consumer waited for room in a partition's lane",
+    ["service", "topic"],
+)
+CONSUMER_BATCH_SECONDS = Histogram(
+    "consumer_batch_seconds",
+    "Time a lane took to handle one batch of a partition's records",
+    ["service", "topic"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+CONSUMER_BATCH_RECORDS = Histogram(
+    "consumer_batch_records",
+    "Records in one batch handled by a lane",
+    ["service", "topic"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 
 
 class KafkaProducer:
@@ -183,7 +211,7 @@ class ServiceRuntime:
         )
         self._kafka_consumer: Any = None
         self.lanes: PartitionLanes[Record] = PartitionLanes(
-            self.consumer.handle_many,
+            self._handle_batch,
             self._commit_offset,
             batch_size=settings.consumer_batch_size,
             commit_interval=settings.consumer_commit_interval_seconds,
@@ -202,6 +230,15 @@ class ServiceRuntime:
             KeySet(signing_keys or http_jwks(settings.signing_keys_url))
         )
         self._tasks: list[asyncio.Task[None]] = []
+
+    async def _handle_batch(self, records: list[Record]) -> object:
+        began = time.perf_counter()
+        try:
+            return await self.consumer.handle_many(records)
+        finally:
+            topic = records[0].topic if records else ""
+            CONSUMER_BATCH_SECONDS.labels(self.service, topic).observe(time.perf_counter() - began)
+            CONSUMER_BATCH_RECORDS.labels(self.service, topic).observe(len(records))
 
     async def _commit_offset(self, partition: TopicPartition, offset: int) -> None:
         # Only this partition: a bare commit() writes the position of every
@@ -247,7 +284,15 @@ class ServiceRuntime:
                 value=raw.value or b"",
                 headers=dict(raw.headers or ()),
             )
-            await lanes.submit(TopicPartition(raw.topic, raw.partition), raw.offset, record)
+            partition = TopicPartition(raw.topic, raw.partition)
+            highwater = self._kafka_consumer.highwater(partition)
+            if highwater is not None:
+                CONSUMER_LAG.labels(self.service, raw.topic, str(raw.partition)).set(
+                    max(0, highwater - raw.offset - 1)
+                )
+            began = time.perf_counter()
+            await lanes.submit(partition, raw.offset, record)
+            CONSUMER_LANE_WAIT.labels(self.service, raw.topic).inc(time.perf_counter() - began)
 
     # -- lifecycle --------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from opr_shared.store.mongo import OUTBOX, Transaction, UnitOfWork, ensure_index
 from opr_shared.store.outbox import OutboxRelay
 from opr_shared.testing import kafka
 from opr_shared.testing.journey import bearer
+from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 
 pytestmark = pytest.mark.integration
@@ -298,6 +299,37 @@ async def test_same_event_delivered_three_times_has_one_effect(
     assert await probe.wait_for_effect(marker) == 1
     assert await probe.effects(number) == 1
     assert await probe.runtime.uow.is_processed(env.event_id)
+
+
+async def test_consumption_is_measured_by_batch_lane_wait_and_lag(
+    infra: Endpoints, producer: AIOKafkaProducer, probe_factory: Any
+) -> None:
+    probe = await probe_factory()
+    labels = {"service": "card", "topic": "identity.events"}
+
+    def sample(name: str, **extra: str) -> float:
+        return REGISTRY.get_sample_value(name, {**labels, **extra}) or 0.0
+
+    batches, records = sample("consumer_batch_records_count"), sample("consumer_batch_records_sum")
+    handling = sample("consumer_batch_seconds_count")
+    number = student_no()
+    numbers = [student_no() for _ in range(5)]
+    for other in numbers:  # one key: one partition, in order
+        await publish(producer, Envelope.wrap(admitted(other), subject=number, correlation_id="m"))
+    assert await probe.wait_for_effect(numbers[-1]) == 1
+
+    # A new group reads the topic from its start: other tests' records count too.
+    handled = sample("consumer_batch_records_sum") - records
+    assert handled >= len(numbers)
+    assert 1 <= sample("consumer_batch_records_count") - batches <= handled
+    assert sample("consumer_batch_seconds_count") - handling >= 1
+    assert REGISTRY.get_sample_value("consumer_lane_wait_seconds_total", labels) is not None
+    lags = [
+        REGISTRY.get_sample_value("consumer_lag_records", {**labels, "partition": str(p)})
+        for p in range(8)
+    ]
+    assert any(lag is not None for lag in lags)
+    assert all(lag >= 0 for lag in lags if lag is not None)
 
 
 async def test_poison_and_failing_messages_are_dead_lettered_and_consumption_goes_on(
