@@ -82,8 +82,8 @@ class Target:
     gateway_url: str
     endpoints: Endpoints
     pids: dict[str, int]
-    # Each service's own address (its /metrics), when known.
-    service_urls: dict[str, str] = field(default_factory=dict)
+    # The addresses of each service's processes (their /metrics), when known.
+    service_urls: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

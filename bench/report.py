@@ -106,21 +106,27 @@ def load_average() -> list[float]:
 UNIT_OUTCOMES = ("committed", "already_processed", "failed")
 
 
-async def unit_of_work_counts(service_urls: dict[str, str]) -> dict[str, dict[str, float]]:
-    """Each service's unit-of-work counters from its ``/metrics`` (outcomes and
-    transaction runs); a service that does not answer is left out."""
+async def unit_of_work_counts(
+    service_urls: dict[str, list[str]],
+) -> dict[str, dict[str, float]]:
+    """Each service's unit-of-work counters from its processes' ``/metrics``
+    (outcomes and transaction runs, summed); a service with a process that does
+    not answer is left out."""
     counts: dict[str, dict[str, float]] = {}
     async with httpx.AsyncClient(timeout=10) as client:
-        for name, url in service_urls.items():
+        for name, urls in service_urls.items():
+            mine = dict.fromkeys((*UNIT_OUTCOMES, "runs"), 0.0)
             try:
-                response = await client.get(f"{url.rstrip('/')}/metrics")
-                response.raise_for_status()
+                for url in urls:
+                    response = await client.get(f"{url.rstrip('/')}/metrics")
+                    response.raise_for_status()
+                    outcomes = totals_by_label(response.text, "units_of_work_total", "outcome")
+                    runs = totals_by_label(response.text, "transaction_runs_total", "service")
+                    for outcome in UNIT_OUTCOMES:
+                        mine[outcome] += outcomes.get(outcome, 0.0)
+                    mine["runs"] += sum(runs.values())
             except httpx.HTTPError:
                 continue
-            outcomes = totals_by_label(response.text, "units_of_work_total", "outcome")
-            runs = totals_by_label(response.text, "transaction_runs_total", "service")
-            mine = {outcome: outcomes.get(outcome, 0.0) for outcome in UNIT_OUTCOMES}
-            mine["runs"] = sum(runs.values())
             counts[name] = mine
     return counts
 

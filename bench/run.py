@@ -28,7 +28,7 @@ def target_of(stack: Stack) -> Target:
         pid = stack.process(name).pid
         if pid:
             pids[name] = pid
-    urls = {name: stack.service_url(name) for name in stack.ports.services}
+    urls = {name: stack.process_urls(name) for name in stack.services}
     return Target(stack.gateway_url, stack.endpoints, pids, urls)
 
 

@@ -662,10 +662,13 @@ async def consumer_lag(bootstrap: str, groups: dict[str, str]) -> dict[str, int]
 
 
 async def consumed_counts(client: httpx.AsyncClient, stack: Stack, service: str) -> Counter[str]:
-    """The service process's consumed records by outcome (since its start)."""
-    answer = await call(client, "GET", f"{stack.service_url(service)}/metrics")
-    totals = totals_by_label(answer.text, "events_consumed_total", "outcome")
-    return Counter({outcome: int(value) for outcome, value in totals.items()})
+    """The service's consumed records by outcome (since its processes started)."""
+    counts: Counter[str] = Counter()
+    for url in stack.process_urls(service):
+        answer = await call(client, "GET", f"{url}/metrics")
+        totals = totals_by_label(answer.text, "events_consumed_total", "outcome")
+        counts.update({outcome: int(value) for outcome, value in totals.items()})
+    return counts
 
 
 # --- the scenarios ---------------------------------------------------------------------

@@ -40,6 +40,7 @@ FAKE_SERVICE = textwrap.dedent(
         "ENVIRONMENT", "HTTP_HOST", "HTTP_PORT", "KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI",
         "MONGODB_DATABASE", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET",
         "SMTP_HOST", "SMTP_PORT", "PUBLIC_BASE_URL", "LOG_LEVEL", "FAKE_MODE", "FAKE_ALL",
+        "CONSUMER_ENABLED", "OUTBOX_RELAY_ENABLED",
     ]
 
     @app.get("/healthz")
@@ -81,12 +82,14 @@ def _stack(
     services: tuple[str, ...],
     endpoints: Endpoints | None,
     extra_env: Mapping[str, Mapping[str, str]] | None = None,
+    consumes_apart: tuple[str, ...] = (),
 ) -> Stack:
     return Stack(
         data,
-        StackPorts.free(services),
+        StackPorts.free(services, consumes_apart),
         endpoints=endpoints,
         services=services,
+        consumes_apart=consumes_apart,
         service_argv=_argv(script),
         extra_env=extra_env,
         ready_timeout=60,
@@ -178,6 +181,43 @@ def test_a_killed_service_is_unavailable_then_comes_back_with_new_settings(stack
 
         stack.restart_service("beta")
         assert c.get("/api/beta/env").json()["FAKE_MODE"] == "beta-mode"
+
+
+def test_a_service_consuming_apart_has_a_consumer_process_that_goes_and_comes_with_it(
+    infra: Endpoints, fake_service: Path, tmp_path: Path
+) -> None:
+    s = _stack(tmp_path, fake_service, ("alpha", "beta"), infra, consumes_apart=("beta",))
+    s.start()
+    try:
+        statuses = {status.name: status for status in s.status()}
+        assert set(statuses) == {"alpha", "beta", "beta-consumer", GATEWAY}
+        assert all(status.running and status.ready for status in statuses.values())
+        port = s.ports.consumers["beta"]
+        assert statuses["beta-consumer"].port == port
+        consumer_url = f"http://127.0.0.1:{port}/api/beta/env"
+        with httpx.Client(trust_env=False) as c:
+            api = c.get(f"{s.api_url('beta')}/env").json()
+            assert api["CONSUMER_ENABLED"] == "false"
+            assert api["OUTBOX_RELAY_ENABLED"] is None
+            consumer = c.get(consumer_url).json()
+            assert consumer["CONSUMER_ENABLED"] == "true"
+            assert consumer["OUTBOX_RELAY_ENABLED"] == "false"
+            assert consumer["HTTP_PORT"] == str(port)
+            assert consumer["MONGODB_DATABASE"] == "beta"
+            assert c.get(f"{s.api_url('alpha')}/env").json()["CONSUMER_ENABLED"] is None
+
+            s.kill_service("beta", signal.SIGKILL)
+            gone = {status.name: status.running for status in s.status()}
+            assert gone["beta"] is False
+            assert gone["beta-consumer"] is False
+            assert gone["alpha"] is True
+
+            s.start_service("beta", extra_env={"FAKE_MODE": "after-crash"})
+            assert c.get(consumer_url).json()["FAKE_MODE"] == "after-crash"
+            assert c.get(f"{s.api_url('beta')}/env").json()["FAKE_MODE"] == "after-crash"
+    finally:
+        s.stop()
+    assert not port_in_use(port)
 
 
 def test_a_service_that_fails_to_start_is_reported_and_the_rest_stopped(

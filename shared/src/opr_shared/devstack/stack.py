@@ -67,6 +67,17 @@ STATE_FILE = "stack.json"
 # threshold to the largest block freed, and later ones stay in the heap.
 TUNING: dict[str, dict[str, str]] = {"documents": {"MALLOC_MMAP_THRESHOLD_": "262144"}}
 
+# Services whose consumer runs in a process of its own, "<service>-consumer", as a
+# second replica consuming apart from the requests would: documents' uploads
+# (photo checks, megabyte bodies) held its consumer back when the two shared a
+# process, thousands of records behind in a large intake. The service's process
+# serves the API with CONSUMER_ENABLED=false and keeps the outbox relay (woken by
+# its own commits: there is no change stream locally); the consumer process runs
+# no relay, so rows it writes are published by the other's next sweep.
+CONSUMES_APART: tuple[str, ...] = ("documents",)
+CONSUMER_SUFFIX = "-consumer"
+DEFAULT_CONSUMER_PORTS: dict[str, int] = {"documents": 8113}
+
 Progress = Callable[[str], None]
 ServiceArgv = Callable[[str], Sequence[str]]
 
@@ -82,6 +93,8 @@ class StackPorts:
     infra: Ports = field(default_factory=Ports)
     services: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SERVICE_PORTS))
     gateway: int = DEFAULT_GATEWAY_PORT
+    # The consumer processes of CONSUMES_APART, by service.
+    consumers: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CONSUMER_PORTS))
 
     @classmethod
     def from_env(
@@ -94,31 +107,48 @@ class StackPorts:
             raw = env.get(service_port_env(name))
             if raw:
                 services[name] = parse_port(raw, service_port_env(name))
+        consumers = dict(base.consumers if base is not None else DEFAULT_CONSUMER_PORTS)
+        for name in consumers:
+            variable = service_port_env(f"{name}_consumer")
+            raw = env.get(variable)
+            if raw:
+                consumers[name] = parse_port(raw, variable)
         raw_gateway = env.get(GATEWAY_PORT_ENV)
         default_gateway = base.gateway if base is not None else DEFAULT_GATEWAY_PORT
         gateway = parse_port(raw_gateway, GATEWAY_PORT_ENV) if raw_gateway else default_gateway
         infra = Ports.from_env(env, base.infra if base is not None else None)
-        return cls(infra=infra, services=services, gateway=gateway)
+        return cls(infra=infra, services=services, gateway=gateway, consumers=consumers)
 
     @classmethod
-    def free(cls, services: Sequence[str] = SERVICES) -> Self:
+    def free(
+        cls, services: Sequence[str] = SERVICES, consumes_apart: Sequence[str] = CONSUMES_APART
+    ) -> Self:
         """Free ports for everything (tests must never meet a running dev stack)."""
-        ports = free_ports(len(services) + 1)
+        apart = [name for name in consumes_apart if name in services]
+        ports = free_ports(len(services) + len(apart) + 1)
         return cls(
             infra=Ports.free(),
-            services=dict(zip(services, ports[:-1], strict=True)),
+            services=dict(zip(services, ports[: len(services)], strict=True)),
             gateway=ports[-1],
+            consumers=dict(zip(apart, ports[len(services) : -1], strict=True)),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"infra": self.infra.as_dict(), "services": self.services, "gateway": self.gateway}
+        return {
+            "infra": self.infra.as_dict(),
+            "services": self.services,
+            "gateway": self.gateway,
+            "consumers": self.consumers,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        consumers = data.get("consumers", DEFAULT_CONSUMER_PORTS)  # a state file from before
         return cls(
             infra=Ports(**{k: int(v) for k, v in data["infra"].items()}),
             services={str(k): int(v) for k, v in data["services"].items()},
             gateway=int(data["gateway"]),
+            consumers={str(k): int(v) for k, v in consumers.items()},
         )
 
 
@@ -167,6 +197,7 @@ class Stack:
         *,
         endpoints: Endpoints | None = None,
         services: Sequence[str] = SERVICES,
+        consumes_apart: Sequence[str] = CONSUMES_APART,
         extra_env: Mapping[str, Mapping[str, str]] | None = None,
         s3_access_key: str | None = None,
         s3_secret_key: str | None = None,
@@ -186,6 +217,13 @@ class Stack:
         if unknown:
             raise InfraError(f"no port for service(s) {', '.join(unknown)}")
         self.services: tuple[str, ...] = tuple(services)
+        # Services of this stack whose consumer runs in a process of its own.
+        self.consumes_apart: tuple[str, ...] = tuple(
+            name for name in consumes_apart if name in self.services
+        )
+        missing = [s for s in self.consumes_apart if s not in self.ports.consumers]
+        if missing:
+            raise InfraError(f"no consumer port for service(s) {', '.join(missing)}")
         self.python = python or sys.executable
         self.extra_env: dict[str, dict[str, str]] = {
             k: dict(v) for k, v in (extra_env or {}).items()
@@ -211,6 +249,9 @@ class Stack:
             self._endpoints = endpoints
         self._services: dict[str, ManagedProcess] = {
             name: self._service_process(name) for name in self.services
+        }
+        self._consumers: dict[str, ManagedProcess] = {
+            name: self._consumer_process(name) for name in self.consumes_apart
         }
         self._gateway = self._gateway_process()
 
@@ -272,6 +313,14 @@ class Stack:
         self._check_service(name)
         return f"http://{LOOPBACK}:{self.ports.services[name]}"
 
+    def process_urls(self, name: str) -> list[str]:
+        """The addresses of every process of a service (its own, then its consumer's
+        if it consumes apart): each one's ``/metrics`` counts what that process did."""
+        urls = [self.service_url(name)]
+        if name in self.consumes_apart:
+            urls.append(f"http://{LOOPBACK}:{self.ports.consumers[name]}")
+        return urls
+
     def api_url(self, name: str) -> str:
         """The service's API through the gateway: ``<gateway>/api/<name>``."""
         self._check_service(name)
@@ -326,6 +375,8 @@ class Stack:
             }
         )
         env.update(TUNING.get(name, {}))
+        if name in self.consumes_apart:
+            env["CONSUMER_ENABLED"] = "false"  # its consumer process consumes
         if "identity" in self.ports.services:
             env["JWKS_URL"] = (
                 f"http://{LOOPBACK}:{self.ports.services['identity']}"
@@ -351,6 +402,39 @@ class Stack:
             ready_timeout=self.ready_timeout,
             stop_timeout=self.stop_timeout,
         )
+
+    def consumer_env(self, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment of a service's consumer process (see CONSUMES_APART)."""
+        env = self.service_env(name, extra)
+        env.update(
+            {
+                "HTTP_PORT": str(self.ports.consumers[name]),
+                "CONSUMER_ENABLED": "true",
+                "OUTBOX_RELAY_ENABLED": "false",
+            }
+        )
+        return env
+
+    def _consumer_process(self, name: str) -> ManagedProcess:
+        port = self.ports.consumers[name]
+        label = f"{name}{CONSUMER_SUFFIX}"
+        return ManagedProcess(
+            label,
+            list(self._service_argv(name)),
+            log_path=self.logs_dir / f"{label}.log",
+            pid_path=self.data_dir / "run" / f"{label}.pid",
+            probe=lambda: http_ok_probe(f"http://{LOOPBACK}:{port}/readyz"),
+            env=self.consumer_env(name),
+            cwd=self.data_dir,
+            port=port,
+            ready_timeout=self.ready_timeout,
+            stop_timeout=self.stop_timeout,
+        )
+
+    def _processes_of(self, name: str) -> list[ManagedProcess]:
+        """A service's processes: its own and, if it consumes apart, its consumer's."""
+        own = [self._services[name]]
+        return [*own, self._consumers[name]] if name in self._consumers else own
 
     def _gateway_process(self) -> ManagedProcess:
         argv = [
@@ -390,16 +474,21 @@ class Stack:
             return self._gateway
         if name in self._services:
             return self._services[name]
+        consumer = name.removesuffix(CONSUMER_SUFFIX)
+        if name.endswith(CONSUMER_SUFFIX) and consumer in self._consumers:
+            return self._consumers[consumer]
         if self.infra is not None and name in self.infra.components:
             return self.infra.process(name)
         known = [*(self.infra.components if self.infra else ()), *self.services, GATEWAY]
+        known[-1:-1] = [f"{name}{CONSUMER_SUFFIX}" for name in self._consumers]
         hint = "" if self.infra else " (the infrastructure is not managed by this stack)"
         raise InfraError(f"unknown component {name!r}{hint}; known: {', '.join(known)}")
 
     @property
     def components(self) -> tuple[str, ...]:
         infra = self.infra.components if self.infra is not None else ()
-        return (*infra, *self.services, GATEWAY)
+        consumers = (f"{name}{CONSUMER_SUFFIX}" for name in self.consumes_apart)
+        return (*infra, *self.services, *consumers, GATEWAY)
 
     def _all_processes(self) -> list[ManagedProcess]:
         return [self.process(name) for name in self.components]
@@ -437,12 +526,15 @@ class Stack:
         began = time.monotonic()
         pending: list[ManagedProcess] = []
         for name in names:
-            proc = self._services[name]
-            if proc.adopt():
-                continue
-            proc.env = self.service_env(name, extra)
-            proc.start(wait=False)
-            pending.append(proc)
+            envs = [self.service_env(name, extra)]
+            if name in self._consumers:
+                envs.append(self.consumer_env(name, extra))
+            for proc, env in zip(self._processes_of(name), envs, strict=True):
+                if proc.adopt():
+                    continue
+                proc.env = env
+                proc.start(wait=False)
+                pending.append(proc)
         for proc in pending:
             remaining = max(1.0, self.ready_timeout - (time.monotonic() - began))
             proc.wait_ready(remaining)
@@ -458,7 +550,8 @@ class Stack:
     def stop(self, *, remove_data: bool | None = None) -> None:
         """Gateway, services, then infrastructure; data is kept unless the folder is temporary."""
         errors: list[str] = []
-        for proc in [self._gateway, *reversed(list(self._services.values()))]:
+        services = [*self._services.values(), *self._consumers.values()]
+        for proc in [self._gateway, *reversed(services)]:
             try:
                 if proc.adopt():
                     self.progress(f"stopping {proc.name} (pid {proc.pid})")
@@ -503,13 +596,16 @@ class Stack:
         self._start_services([name], extra_env)
 
     def stop_service(self, name: str) -> None:
+        """Stop a service's processes (its consumer's too, if it consumes apart)."""
         self._check_service(name)
-        self._services[name].stop()
+        for proc in reversed(self._processes_of(name)):
+            proc.stop()
 
     def kill_service(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Deliver ``sig`` to a service (SIGKILL: a crash, waited for)."""
+        """Deliver ``sig`` to a service's processes (SIGKILL: a crash, waited for)."""
         self._check_service(name)
-        self._services[name].kill(sig)
+        for proc in self._processes_of(name):
+            proc.kill(sig)
 
     def restart_service(self, name: str, extra_env: Mapping[str, str] | None = None) -> None:
         self.stop_service(name)
