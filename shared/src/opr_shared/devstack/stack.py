@@ -389,16 +389,19 @@ class Stack:
         return env
 
     def _service_process(self, name: str) -> ManagedProcess:
-        url = self.service_url(name)
+        return self._launched(name, name, self.ports.services[name], self.service_env(name))
+
+    def _launched(self, name: str, label: str, port: int, env: dict[str, str]) -> ManagedProcess:
+        """A process of service ``name`` (logs and pid file named ``label``)."""
         return ManagedProcess(
-            name,
+            label,
             list(self._service_argv(name)),
-            log_path=self.logs_dir / f"{name}.log",
-            pid_path=self.data_dir / "run" / f"{name}.pid",
-            probe=lambda: http_ok_probe(f"{url}/readyz"),
-            env=self.service_env(name),
+            log_path=self.logs_dir / f"{label}.log",
+            pid_path=self.data_dir / "run" / f"{label}.pid",
+            probe=lambda: http_ok_probe(f"http://{LOOPBACK}:{port}/readyz"),
+            env=env,
             cwd=self.data_dir,
-            port=self.ports.services[name],
+            port=port,
             ready_timeout=self.ready_timeout,
             stop_timeout=self.stop_timeout,
         )
@@ -416,20 +419,17 @@ class Stack:
         return env
 
     def _consumer_process(self, name: str) -> ManagedProcess:
-        port = self.ports.consumers[name]
         label = f"{name}{CONSUMER_SUFFIX}"
-        return ManagedProcess(
-            label,
-            list(self._service_argv(name)),
-            log_path=self.logs_dir / f"{label}.log",
-            pid_path=self.data_dir / "run" / f"{label}.pid",
-            probe=lambda: http_ok_probe(f"http://{LOOPBACK}:{port}/readyz"),
-            env=self.consumer_env(name),
-            cwd=self.data_dir,
-            port=port,
-            ready_timeout=self.ready_timeout,
-            stop_timeout=self.stop_timeout,
-        )
+        return self._launched(name, label, self.ports.consumers[name], self.consumer_env(name))
+
+    def _launches(
+        self, name: str, extra: Mapping[str, str] | None
+    ) -> list[tuple[ManagedProcess, dict[str, str]]]:
+        """A service's processes, each with the environment of this launch."""
+        launches = [(self._services[name], self.service_env(name, extra))]
+        if name in self._consumers:
+            launches.append((self._consumers[name], self.consumer_env(name, extra)))
+        return launches
 
     def _processes_of(self, name: str) -> list[ManagedProcess]:
         """A service's processes: its own and, if it consumes apart, its consumer's."""
@@ -526,10 +526,7 @@ class Stack:
         began = time.monotonic()
         pending: list[ManagedProcess] = []
         for name in names:
-            envs = [self.service_env(name, extra)]
-            if name in self._consumers:
-                envs.append(self.consumer_env(name, extra))
-            for proc, env in zip(self._processes_of(name), envs, strict=True):
+            for proc, env in self._launches(name, extra):
                 if proc.adopt():
                     continue
                 proc.env = env
