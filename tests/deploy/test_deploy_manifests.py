@@ -98,6 +98,37 @@ def service_deployments(overlay: str) -> dict[str, dict[str, Any]]:
     return service_deployments_of(overlay, "service")
 
 
+def consumer_deployments(overlay: str) -> dict[str, dict[str, Any]]:
+    """Deployments consuming a service's events apart from its API, by service."""
+    return {
+        d["metadata"]["labels"]["app.kubernetes.io/name"]: d
+        for d in service_deployments_of(overlay, "consumer").values()
+    }
+
+
+def backend_deployments(overlay: str) -> dict[str, dict[str, Any]]:
+    """Every Deployment running a service's image, by Deployment name."""
+    return service_deployments(overlay) | service_deployments_of(overlay, "consumer")
+
+
+def service_of(deployment: dict[str, Any]) -> str:
+    name: str = deployment["metadata"]["labels"]["app.kubernetes.io/name"]
+    return name
+
+
+def container_env(deployment: dict[str, Any]) -> dict[str, Any]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def consumes(deployment: dict[str, Any]) -> bool:
+    return container_env(deployment).get("CONSUMER_ENABLED", "true") == "true"
+
+
+def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
 def test_there_are_dev_and_production_overlays() -> None:
     assert {"dev", "production"} <= set(OVERLAYS)
 
@@ -146,7 +177,7 @@ def test_every_service_has_all_its_objects(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_deployments_are_hardened_probed_and_bounded(overlay: str) -> None:
-    for name, deployment in service_deployments(overlay).items():
+    for name, deployment in backend_deployments(overlay).items():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
@@ -200,10 +231,12 @@ def test_every_topic_a_service_uses_is_declared_and_allowed(overlay: str) -> Non
         assert "Write" in allowed[f"{service}.events"], service
         assert "Write" in allowed[f"{service}.events.dlq"], service
         assert "Read" in allowed[service], f"{service} cannot join its consumer group"
+        consumer = consumer_deployments(overlay).get(service, {"metadata": {"name": service}})
         for topic in consumed:
             assert "Read" in allowed.get(topic, set()), f"{service} cannot read {topic}"
             # More replicas than partitions would leave consumers idle.
-            assert hpas[service]["spec"]["maxReplicas"] <= declared[topic]["spec"]["partitions"]
+            hpa = hpas[consumer["metadata"]["name"]]
+            assert hpa["spec"]["maxReplicas"] <= declared[topic]["spec"]["partitions"]
     if overlay == "production":
         for topic in declared.values():
             assert topic["spec"]["replicas"] == 3
@@ -214,7 +247,8 @@ def test_every_topic_a_service_uses_is_declared_and_allowed(overlay: str) -> Non
 def test_each_service_has_its_own_credentials(overlay: str) -> None:
     [mongo] = of_kind(overlay, "MongoDBCommunity")
     users = {u["name"]: u for u in mongo["spec"]["users"]}
-    for service, deployment in service_deployments(overlay).items():
+    for deployment in backend_deployments(overlay).values():
+        service = service_of(deployment)
         assert users[service]["roles"] == [{"name": "readWrite", "db": service}]
         env = {
             e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
@@ -228,22 +262,85 @@ def test_each_service_has_its_own_credentials(overlay: str) -> None:
 
 
 def k8s_settings(overlay: str) -> dict[str, dict[str, Any]]:
-    """Per service: every environment variable the manifests give it."""
+    """Per Deployment of a service's image: every environment variable it is given."""
     configmaps = {c["metadata"]["name"]: c["data"] for c in of_kind(overlay, "ConfigMap")}
     out: dict[str, dict[str, Any]] = {}
-    for service, deployment in service_deployments(overlay).items():
+    for name, deployment in backend_deployments(overlay).items():
         container = deployment["spec"]["template"]["spec"]["containers"][0]
-        values: dict[str, Any] = dict(configmaps[f"opr-{service}-config"])
+        [source] = container["envFrom"]
+        assert source["configMapRef"]["name"] == f"opr-{service_of(deployment)}-config", name
+        values: dict[str, Any] = dict(configmaps[source["configMapRef"]["name"]])
         values.update({e["name"]: e.get("value", "<secret>") for e in container.get("env", [])})
-        out[service] = values
+        out[name] = values
     return out
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_manifest_settings_are_settings_the_services_read(overlay: str) -> None:
-    for service, values in k8s_settings(overlay).items():
-        known = {name.upper() for name in settings_class(service).model_fields}
-        assert set(values) - known == set(), f"{service}: unknown settings"
+    for name, values in k8s_settings(overlay).items():
+        service = service_of(backend_deployments(overlay)[name])
+        known = {field.upper() for field in settings_class(service).model_fields}
+        assert set(values) - known == set(), f"{name}: unknown settings"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_consumes_in_exactly_one_deployment(overlay: str) -> None:
+    """A service's events are consumed by its API replicas or, for the services the
+    local stack also runs apart, by a Deployment of the same image and credentials
+    that consumes and nothing else; never by both, never by neither."""
+    from opr_shared.devstack.stack import CONSUMER_SUFFIX, CONSUMES_APART
+
+    apis, apart = service_deployments(overlay), consumer_deployments(overlay)
+    assert set(apart) == set(CONSUMES_APART)
+    hpas = {
+        h["spec"]["scaleTargetRef"]["name"] for h in of_kind(overlay, "HorizontalPodAutoscaler")
+    }
+    pdbs = {p["metadata"]["name"] for p in of_kind(overlay, "PodDisruptionBudget")}
+    for service in SERVICES:
+        _, consumed = service_topics(service)
+        api = apis[service]
+        if service not in apart:
+            assert consumes(api) or not consumed, f"nothing consumes {service}'s topics"
+            continue
+        consumer = apart[service]
+        assert consumer["metadata"]["name"] == service + CONSUMER_SUFFIX
+        assert consumed, f"{service} consumes nothing, yet has a consumer Deployment"
+        assert not consumes(api), f"{service}'s API replicas consume as well"
+        assert consumes(consumer), f"{service}'s consumer Deployment does not consume"
+        a, c = (d["spec"]["template"]["spec"] for d in (api, consumer))
+        assert c["containers"][0]["image"] == a["containers"][0]["image"]
+        assert c["serviceAccountName"] == a["serviceAccountName"]
+        assert c["containers"][0]["envFrom"] == a["containers"][0]["envFrom"]
+        secrets = {k: v for k, v in container_env(api).items() if isinstance(v, dict)}
+        assert {k: v for k, v in container_env(consumer).items() if isinstance(v, dict)} == secrets
+        assert consumer["metadata"]["name"] in hpas
+        assert consumer["metadata"]["name"] in pdbs
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_selectors_keep_api_and_consumer_pods_apart(overlay: str) -> None:
+    """Each Deployment owns its pods alone; Services route only to pods serving
+    requests; each disruption budget counts the pods of one Deployment."""
+    deployments = of_kind(overlay, "Deployment")
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in deployments}
+    for d in deployments:
+        owned = [
+            n for n, labels in pods.items() if matches(d["spec"]["selector"]["matchLabels"], labels)
+        ]
+        assert owned == [d["metadata"]["name"]], owned
+    for svc in of_kind(overlay, "Service"):
+        if not svc["spec"].get("selector"):
+            continue
+        routed = {n for n, labels in pods.items() if matches(svc["spec"]["selector"], labels)}
+        if routed:  # the platform's Services select pods their operators create
+            assert all(pods[n].get("app.kubernetes.io/component") != "consumer" for n in routed)
+    for pdb in of_kind(overlay, "PodDisruptionBudget"):
+        counted = [
+            n
+            for n, labels in pods.items()
+            if matches(pdb["spec"]["selector"]["matchLabels"], labels)
+        ]
+        assert len(counted) <= 1, (pdb["metadata"]["name"], counted)
 
 
 def secret_standing_in(name: str) -> str:
@@ -256,7 +353,8 @@ def secret_standing_in(name: str) -> str:
 def test_production_gives_each_service_everything_it_needs_to_start() -> None:
     """Each service, given exactly what the production overlay gives it (secrets stood
     in for by values of their shape), accepts its settings in production mode."""
-    for service, values in k8s_settings("production").items():
+    for name, values in k8s_settings("production").items():
+        service = service_of(backend_deployments("production")[name])
         assert values["ENVIRONMENT"] == "production"
         given = {
             name.lower(): secret_standing_in(name) if value == "<secret>" else value
@@ -265,7 +363,7 @@ def test_production_gives_each_service_everything_it_needs_to_start() -> None:
         try:
             settings_class(service)(**given)
         except ValueError as exc:
-            pytest.fail(f"{service} would refuse to start in production: {exc}")
+            pytest.fail(f"{name} would refuse to start in production: {exc}")
 
 
 COMPOSE = ROOT / "deploy" / "compose" / "compose.yaml"
@@ -308,22 +406,26 @@ def test_compose_uses_the_real_servers_and_one_origin() -> None:
 
 
 def test_compose_names_the_same_images_and_settings_as_the_manifests() -> None:
+    """Each Deployment of a service's image is a compose service of the same name,
+    image, settings and, where it says, the same CONSUMER_ENABLED."""
     services = compose()["services"]
     manifests = k8s_settings("production")
-    for service in SERVICES:
-        image = services[service]["image"].rsplit(":", 1)[0]
+    deployments = backend_deployments("production")
+    assert set(deployments) <= set(services)
+    for name, deployment in deployments.items():
+        service = service_of(deployment)
+        image = services[name]["image"].rsplit(":", 1)[0]
         [deployment_image] = [
             c["image"].rsplit(":", 1)[0]
-            for c in service_deployments("production")[service]["spec"]["template"]["spec"][
-                "containers"
-            ]
+            for c in deployment["spec"]["template"]["spec"]["containers"]
         ]
         assert image == deployment_image == f"opr/{service}"
-        in_compose = set(services[service]["environment"])
-        in_k8s = set(manifests[service])
-        assert in_compose == in_k8s - K8S_ONLY, service
-        known = {name.upper() for name in settings_class(service).model_fields}
-        assert in_compose - known == set(), f"{service}: unknown settings in compose"
+        environment = services[name]["environment"]
+        assert set(environment) == set(manifests[name]) - K8S_ONLY, name
+        if "CONSUMER_ENABLED" in manifests[name]:
+            assert environment["CONSUMER_ENABLED"] == manifests[name]["CONSUMER_ENABLED"], name
+        known = {field.upper() for field in settings_class(service).model_fields}
+        assert set(environment) - known == set(), f"{name}: unknown settings in compose"
 
 
 def test_images_run_with_the_memory_tuning_of_the_local_stack() -> None:
