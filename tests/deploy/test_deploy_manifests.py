@@ -121,8 +121,16 @@ def container_env(deployment: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
 
-def consumes(deployment: dict[str, Any]) -> bool:
-    return container_env(deployment).get("CONSUMER_ENABLED", "true") == "true"
+def consumes(overlay: str, deployment: str) -> bool:
+    """Whether the Deployment's settings (ConfigMap and env) leave its consumer on."""
+    setting = str(k8s_settings(overlay)[deployment].get("CONSUMER_ENABLED", "true"))
+    return setting.lower() in {"1", "true", "yes", "on"}
+
+
+def consuming_deployment(overlay: str, service: str) -> str:
+    """The name of the Deployment whose replicas consume the service's events."""
+    apart = consumer_deployments(overlay).get(service)
+    return service if apart is None else str(apart["metadata"]["name"])
 
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -231,11 +239,10 @@ def test_every_topic_a_service_uses_is_declared_and_allowed(overlay: str) -> Non
         assert "Write" in allowed[f"{service}.events"], service
         assert "Write" in allowed[f"{service}.events.dlq"], service
         assert "Read" in allowed[service], f"{service} cannot join its consumer group"
-        consumer = consumer_deployments(overlay).get(service, {"metadata": {"name": service}})
+        hpa = hpas[consuming_deployment(overlay, service)]
         for topic in consumed:
             assert "Read" in allowed.get(topic, set()), f"{service} cannot read {topic}"
             # More replicas than partitions would leave consumers idle.
-            hpa = hpas[consumer["metadata"]["name"]]
             assert hpa["spec"]["maxReplicas"] <= declared[topic]["spec"]["partitions"]
     if overlay == "production":
         for topic in declared.values():
@@ -300,13 +307,13 @@ def test_each_service_consumes_in_exactly_one_deployment(overlay: str) -> None:
         _, consumed = service_topics(service)
         api = apis[service]
         if service not in apart:
-            assert consumes(api) or not consumed, f"nothing consumes {service}'s topics"
+            assert consumes(overlay, service) or not consumed, f"nothing consumes {service}"
             continue
         consumer = apart[service]
         assert consumer["metadata"]["name"] == service + CONSUMER_SUFFIX
         assert consumed, f"{service} consumes nothing, yet has a consumer Deployment"
-        assert not consumes(api), f"{service}'s API replicas consume as well"
-        assert consumes(consumer), f"{service}'s consumer Deployment does not consume"
+        assert not consumes(overlay, service), f"{service}'s API replicas consume as well"
+        assert consumes(overlay, consumer["metadata"]["name"]), f"{service}'s consumer does not"
         a, c = (d["spec"]["template"]["spec"] for d in (api, consumer))
         assert c["containers"][0]["image"] == a["containers"][0]["image"]
         assert c["serviceAccountName"] == a["serviceAccountName"]
@@ -357,8 +364,8 @@ def test_production_gives_each_service_everything_it_needs_to_start() -> None:
         service = service_of(backend_deployments("production")[name])
         assert values["ENVIRONMENT"] == "production"
         given = {
-            name.lower(): secret_standing_in(name) if value == "<secret>" else value
-            for name, value in values.items()
+            setting.lower(): secret_standing_in(setting) if value == "<secret>" else value
+            for setting, value in values.items()
         }
         try:
             settings_class(service)(**given)
