@@ -194,6 +194,9 @@ def test_a_service_consuming_apart_has_a_consumer_process_that_goes_and_comes_wi
         assert all(status.running and status.ready for status in statuses.values())
         port = s.ports.consumers["beta"]
         assert statuses["beta-consumer"].port == port
+        assert s.process("beta-consumer").port == port
+        with pytest.raises(InfraError, match=f"known: alpha, beta, beta-consumer, {GATEWAY}$"):
+            s.process("gamma-consumer")
         consumer_url = f"http://127.0.0.1:{port}/api/beta/env"
         with httpx.Client(trust_env=False) as c:
             api = c.get(f"{s.api_url('beta')}/env").json()

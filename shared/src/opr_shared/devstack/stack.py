@@ -479,10 +479,9 @@ class Stack:
             return self._consumers[consumer]
         if self.infra is not None and name in self.infra.components:
             return self.infra.process(name)
-        known = [*(self.infra.components if self.infra else ()), *self.services, GATEWAY]
-        known[-1:-1] = [f"{name}{CONSUMER_SUFFIX}" for name in self._consumers]
         hint = "" if self.infra else " (the infrastructure is not managed by this stack)"
-        raise InfraError(f"unknown component {name!r}{hint}; known: {', '.join(known)}")
+        known = ", ".join(self.components)
+        raise InfraError(f"unknown component {name!r}{hint}; known: {known}")
 
     @property
     def components(self) -> tuple[str, ...]:
