@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
@@ -14,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from opr_shared import eventloop
 from opr_shared.devstack.stack import Stack, with_direct_connection
 
 from bench import ceiling, report
@@ -175,4 +175,4 @@ def write(result: dict[str, Any], intake: Intake, out: Path, name: str = "latest
 
 
 def run_sync(*args: Any, **kwargs: Any) -> tuple[dict[str, Any], Intake]:
-    return asyncio.run(run(*args, **kwargs))
+    return eventloop.run(run(*args, **kwargs))

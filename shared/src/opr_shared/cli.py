@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
 
+from opr_shared import eventloop
 from opr_shared.jsonlog import configure_logging
 from opr_shared.messaging.connection import kafka_client_options
 from opr_shared.messaging.deadletters import read_dead_letters, replay_dead_letters
@@ -48,6 +48,8 @@ def main(
             # ingress's 60 s): the client closes an idle connection first, never
             # the server just as a request is sent on it.
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            loop=eventloop.LOOP,
+            http=eventloop.HTTP,
         )
         return 0
 
@@ -70,5 +72,5 @@ def main(
         finally:
             await runtime.mongo.close()
 
-    asyncio.run(dead_letters())
+    eventloop.run(dead_letters())
     return 0

@@ -39,6 +39,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from opr_shared import eventloop
+
 log = logging.getLogger("opr_shared.smtpsink")
 
 SUFFIX = ".eml"
@@ -273,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--maildir", type=Path, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(args.host, args.port, args.maildir))
+    eventloop.run(serve(args.host, args.port, args.maildir))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from opr_shared import eventloop
 from opr_shared.devstack.stack import DEFAULT_SERVICE_PORTS, service_port_env
 
 PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -310,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         server_header=False,
         timeout_graceful_shutdown=5,
         timeout_keep_alive=75,  # longer than clients keep idle connections (see above)
+        loop=eventloop.LOOP,
+        http=eventloop.HTTP,
     )
 
 
