@@ -35,6 +35,14 @@ of pinned transaction ids grew by about 115 a second, to over 7,000, and fell
 back only when the next sweep began. Here the sweeper lets go of its snapshot as
 soon as a sweep is done (the range then stayed under 600 in the same run).
 
+Each sweep also read and decoded every document of every collection with a TTL
+index (every service's outbox, audit and login records), under the storage lock
+that every other command waits for, to find the few that had expired: 58 µs a
+document, so over a second a minute per 20,000 documents, growing with all the
+data ever written. Here a sweep deletes what each TTL index expires the way a
+``deleteMany`` command does, with candidates looked up in that index: the same
+documents, the same oplog entries (29 ms for the same sweep).
+
 A transaction's cursors also stayed on the last row each of its statements read
 until its next statement, however long the client took to send it. A cursor on
 a row holds that row's page: WiredTiger cannot evict the page, and a page marked
@@ -57,10 +65,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from secantus import server as secantus_server
@@ -69,6 +79,8 @@ from secantus.storage import Storage
 from secantus.transactions import Transaction, TransactionRegistry, TxnState
 
 log = logging.getLogger(__name__)
+
+Filter = dict[str, Any]
 
 #: The opportunistic sweeps (one per statement, commit and abort) run at most this often.
 SWEEP_INTERVAL_SECONDS = 1.0
@@ -262,6 +274,73 @@ def patch_ttl_sweeper() -> bool:
     return True
 
 
+# --- the TTL sweeper finds expired documents through their index ----------------------
+
+
+def ttl_filter(keys: Mapping[str, Any], options: Mapping[str, Any], now: datetime) -> Filter | None:
+    """What an index expires at ``now``, as a query; None if it is not a TTL index.
+
+    As MongoDB: only a single-field index on a field other than ``_id``, with a
+    number of seconds >= 0 in ``expireAfterSeconds``, expires documents: those
+    whose field holds a date (or an array holding one) older than ``now`` minus
+    those seconds and, for a partial index, that its filter covers.
+    """
+    seconds = options.get("expireAfterSeconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    if math.isnan(seconds) or seconds < 0 or len(keys) != 1:
+        return None
+    ((field, direction),) = keys.items()
+    if field == "_id" or isinstance(direction, bool) or not isinstance(direction, int | float):
+        return None
+    try:
+        expired: Filter = {field: {"$lt": now - timedelta(seconds=float(seconds))}}
+    except OverflowError:
+        return None  # a lifetime longer than the calendar: nothing expires
+    partial = options.get("partialFilterExpression")
+    if isinstance(partial, Mapping) and partial:
+        if field in partial or any(key.startswith("$") for key in partial):
+            return {"$and": [expired, dict(partial)]}
+        expired.update(partial)  # one flat filter: the storage can look it up by index
+    return expired
+
+
+def _prune_ttl_by_index(self: Any, db: str, coll: str, *, now: datetime | None = None) -> int:
+    when = now if now is not None else datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    # The catalog is read whole first: it is read through a cursor the deletes reuse.
+    expiring = [
+        ttl_filter(keys, options, when) for _n, keys, options in self._iter_indexes(db, coll)
+    ]
+    pruned = 0
+    for expired in expiring:
+        if expired is not None:
+            # The path of a deleteMany command: candidates from the index, each
+            # checked against the filter, deleted with its index entries and
+            # its oplog entry, in bounded chunks.
+            pruned += int(self.delete_matching(db, coll, expired))
+    return pruned
+
+
+def patch_ttl_by_index() -> bool:
+    """Have the TTL sweeper find expired documents through the TTL index (see the
+    module's docstring). False (and a warning) if SecantusDB's storage no longer
+    has the shape this was written for: the sweeper then reads every document."""
+    shaped = all(
+        callable(getattr(Storage, name, None))
+        for name in ("prune_ttl", "_iter_indexes", "delete_matching")
+    )
+    if not shaped:
+        log.warning("SecantusDB's storage changed: the TTL sweeper reads every document")
+        return False
+    if getattr(Storage.prune_ttl, "opr_by_index", False):
+        return True  # already installed
+    _prune_ttl_by_index.opr_by_index = True  # type: ignore[attr-defined]
+    Storage.prune_ttl = _prune_ttl_by_index
+    return True
+
+
 # --- transactions let go of their cursors between statements -----------------------
 
 _statement = threading.local()  # .depth: transaction statements entered on this thread
@@ -307,6 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     patch_transaction_registry()
     patch_index_catalog()
     patch_ttl_sweeper()
+    patch_ttl_by_index()
     patch_transaction_cursors()
     from secantus.cli import main as secantus_main
 
