@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from opr_shared import eventloop
+from opr_shared import collector, eventloop
 from opr_shared.devstack.__main__ import default_data_dir
 from opr_shared.devstack.stack import Stack, StackPorts
 
@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         pauses = f", pausing {config.think:g} s a step" if config.think else ""
         print(f"Intake of {config.n} students, {config.users} at once{pauses} ...", flush=True)
+        collector.settle()
         result, intake = eventloop.run(
             run(
                 target_of(stack),

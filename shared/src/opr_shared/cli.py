@@ -9,7 +9,7 @@ from collections.abc import Callable
 import uvicorn
 from fastapi import FastAPI
 
-from opr_shared import eventloop
+from opr_shared import collector, eventloop
 from opr_shared.jsonlog import configure_logging
 from opr_shared.messaging.connection import kafka_client_options
 from opr_shared.messaging.deadletters import read_dead_letters, replay_dead_letters
@@ -38,8 +38,10 @@ def main(
     configure_logging(settings.service_name, settings.log_level)
 
     if args.command in (None, "serve"):
+        app = create_app(settings)
+        collector.settle()
         uvicorn.run(
-            create_app(settings),
+            app,
             host=settings.http_host,
             port=settings.http_port,
             log_config=None,

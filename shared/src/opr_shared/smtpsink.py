@@ -39,7 +39,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from opr_shared import eventloop
+from opr_shared import collector, eventloop
 
 log = logging.getLogger("opr_shared.smtpsink")
 
@@ -275,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--maildir", type=Path, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    collector.settle()
     eventloop.run(serve(args.host, args.port, args.maildir))
 
 

@@ -34,7 +34,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from opr_shared import eventloop
+from opr_shared import collector, eventloop
 from opr_shared.devstack.stack import DEFAULT_SERVICE_PORTS, service_port_env
 
 PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -302,8 +302,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:
         parser.error(str(exc))
     portal = args.portal_dir if args.portal_dir and args.portal_dir.is_dir() else None
+    app = create_app(services, portal_dir=portal)
+    collector.settle()
     uvicorn.run(
-        create_app(services, portal_dir=portal),
+        app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
