@@ -1,7 +1,7 @@
 """``python -m opr_shared.mongoserver``: SecantusDB, the local stack's MongoDB, with
-what kept it from stalling under an intake changed: its idle-transaction reaper,
-its index catalog reads, its TTL sweeper (snapshot and search) and the cursors
-of transactions, each described below.
+the four parts that stalled it under an intake changed: its idle-transaction
+reaper, its index catalog reads, its TTL sweeper (snapshot and search) and the
+cursors of transactions, each described below.
 
 SecantusDB (0.7) resolves every statement of a multi-document transaction, and
 every commit, under one registry lock, and first reaps transactions idle past
