@@ -275,6 +275,8 @@ class ServiceRuntime:
         async def on_record(message: KafkaMessage) -> None:
             raw = message.raw_message
             assert not isinstance(raw, tuple)
+            if self._kafka_consumer is not message.consumer:
+                read_partitions_with_room(message.consumer, lanes)
             self._kafka_consumer = message.consumer
             record = Record(
                 topic=raw.topic,
@@ -376,6 +378,46 @@ class ServiceRuntime:
             yield
         finally:
             await self.stop()
+
+
+def read_partitions_with_room(consumer: Any, lanes: PartitionLanes[Any]) -> None:
+    """Make ``consumer.getone()`` (what the FastStream subscriber reads with) return
+    records only of partitions whose lane has room.
+
+    aiokafka fetches ahead for every partition and ``getone()`` hands its
+    buffered records over one partition at a time, so a record for a full lane
+    used to stop the reading of every partition. Here the records of a
+    partition with a full lane stay in the client's buffer, where they were
+    (the client does not fetch that partition again meanwhile), and the other
+    partitions are read. Pausing the partition instead would make the client
+    drop what it had fetched for it and fetch it again: with a local broker
+    that answers a partition far behind with a hundred records or more, the
+    notifier read each record several times over.
+    """
+    read = consumer.getone
+
+    async def getone(*partitions: TopicPartition) -> Any:
+        if partitions:
+            return await read(*partitions)
+        while True:
+            assigned = consumer.assignment()
+            with_room = [tp for tp in assigned if not lanes.full(tp)]
+            if len(with_room) == len(assigned):
+                return await read()
+            waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(lanes.wait_for_room())]
+            if with_room:
+                waits.append(asyncio.ensure_future(read(*with_room)))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
+            if with_room and not waits[-1].cancelled():
+                return waits[-1].result()  # a record (or what reading raised)
+            # A lane had room again (or lanes were revoked): look again.
+
+    consumer.getone = getone
 
 
 class _LaneRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]

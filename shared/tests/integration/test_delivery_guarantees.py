@@ -228,8 +228,17 @@ async def test_second_relay_takes_over_rows_the_first_never_published(
 class Probe:
     """A consuming service for tests: counts effects per student in its database."""
 
-    def __init__(self, infra: Endpoints, fail_for: set[str], signing_keys: Any = None) -> None:
+    def __init__(
+        self,
+        infra: Endpoints,
+        fail_for: set[str],
+        signing_keys: Any = None,
+        hold_for: set[str] | None = None,
+    ) -> None:
         self.fail_for = fail_for
+        self.hold_for = hold_for or set()  # handled once `release` is set
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
         self.group = f"probe-{uuid.uuid4().hex[:8]}"
         self.settings = ServiceSettings(
             service_name="card",  # any consuming service: its DLQ is card.events.dlq
@@ -249,6 +258,9 @@ class Probe:
     ) -> None:
         if event.student_no in self.fail_for:
             raise ValueError(f"cannot handle {event.student_no}")
+        if event.student_no in self.hold_for:
+            self.holding.set()
+            await self.release.wait()
         await tx.db.effects.update_one(
             {"_id": event.student_no}, {"$inc": {"count": 1}}, upsert=True, session=tx.session
         )
@@ -270,8 +282,12 @@ class Probe:
 async def probe_factory(infra: Endpoints) -> AsyncIterator[Any]:
     started: list[Probe] = []
 
-    async def start(fail_for: set[str] | None = None, signing_keys: Any = None) -> Probe:
-        probe = Probe(infra, fail_for or set(), signing_keys)
+    async def start(
+        fail_for: set[str] | None = None,
+        signing_keys: Any = None,
+        hold_for: set[str] | None = None,
+    ) -> Probe:
+        probe = Probe(infra, fail_for or set(), signing_keys, hold_for)
         await probe.runtime.start()
         started.append(probe)
         return probe
@@ -330,6 +346,41 @@ async def test_consumption_is_measured_by_batch_lane_wait_and_lag(
     ]
     assert any(lag is not None for lag in lags)
     assert all(lag >= 0 for lag in lags if lag is not None)
+
+
+async def test_a_partition_held_up_does_not_hold_up_the_others(
+    infra: Endpoints, producer: AIOKafkaProducer, probe_factory: Any
+) -> None:
+    """A record whose handling waits fills its partition's lane; the consumer goes on
+    reading the other partitions and handles another partition's record meanwhile,
+    and once the held record is done every record behind it is handled exactly
+    once."""
+    held = student_no()
+    probe = await probe_factory(hold_for={held})
+    topic = "identity.events"
+    slow, other = sorted(await producer.partitions_for(topic))[:2]
+    behind = [student_no() for _ in range(3 * probe.settings.consumer_batch_size + 40)]
+
+    async def send(number: str, partition: int) -> None:
+        env = Envelope.wrap(admitted(number), subject=number, correlation_id="held")
+        headers = [(k, v.encode()) for k, v in env.headers().items()]
+        await producer.send_and_wait(
+            topic, env.to_bytes(), key=env.key, headers=headers, partition=partition
+        )
+
+    for number in [held, *behind]:
+        await send(number, slow)
+    await asyncio.wait_for(probe.holding.wait(), 30)
+    await asyncio.sleep(1.0)  # the consumer has read what is behind the held record
+    free = student_no()
+    await send(free, other)
+    try:
+        assert await probe.wait_for_effect(free, timeout=15) == 1
+        assert all([await probe.effects(number) == 0 for number in behind])
+    finally:
+        probe.release.set()
+    assert await probe.wait_for_effect(behind[-1]) == 1
+    assert [await probe.effects(number) for number in [held, *behind]] == [1] * (len(behind) + 1)
 
 
 async def test_poison_and_failing_messages_are_dead_lettered_and_consumption_goes_on(

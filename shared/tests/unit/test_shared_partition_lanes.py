@@ -310,3 +310,73 @@ async def test_a_failing_batch_is_retried_whole_and_a_revoked_lane_leaves_it_unc
     assert all(batch == [1, 2, 3] for batch in calls[1:])  # the same batch, whole, in order
     await asyncio.wait_for(lanes.revoke([A]), 2)
     assert seen.commits == [(A, 1)]  # only the record that was handled
+
+
+async def test_a_full_lane_says_so_and_says_when_it_has_room_again() -> None:
+    seen = Recorder()
+    gate = asyncio.Event()
+    one_at_a_time = True
+
+    async def handle(item: int) -> None:
+        await gate.wait()
+        if one_at_a_time:
+            gate.clear()  # one record per opening
+        seen.handled.append((A, item))
+
+    lanes: PartitionLanes[int] = PartitionLanes(each(handle), seen.commit, depth=3)
+    assert not lanes.full(A)  # no lane yet: room
+    for offset in range(4):  # one in hand, three queued
+        await asyncio.wait_for(lanes.submit(A, offset, offset), 1)
+        await asyncio.sleep(0)
+    assert lanes.full(A)
+    assert not lanes.full(B)
+    waiting = asyncio.create_task(lanes.wait_for_room())
+    await asyncio.sleep(0.02)
+    assert not waiting.done()
+    gate.set()  # 0 handled, 1 taken: room for one
+    await asyncio.wait_for(waiting, 1)
+    assert not lanes.full(A)
+    assert seen.handled == [(A, 0)]
+    await lanes.submit(A, 4, 4)  # full again
+    assert lanes.full(A)
+    one_at_a_time = False
+    gate.set()
+    await settle(lambda: len(seen.handled) == 5)
+    assert [o for _, o in seen.handled] == [0, 1, 2, 3, 4]
+    await lanes.close()
+
+
+async def test_a_lane_that_was_not_full_makes_no_room_call() -> None:
+    seen = Recorder()
+
+    async def handle(item: int) -> None:
+        seen.handled.append((A, item))
+
+    lanes: PartitionLanes[int] = PartitionLanes(each(handle), seen.commit, depth=4)
+    for offset in range(3):
+        await lanes.submit(A, offset, offset)
+    await settle(lambda: len(seen.handled) == 3)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(lanes.wait_for_room(), 0.05)
+    await lanes.close()
+
+
+async def test_revoking_lanes_wakes_a_reader_waiting_for_room() -> None:
+    seen = Recorder()
+    release = asyncio.Event()
+
+    async def handle(item: int) -> None:
+        await release.wait()
+        seen.handled.append((A, item))
+
+    lanes: PartitionLanes[int] = PartitionLanes(each(handle), seen.commit, depth=1)
+    for offset in range(2):
+        await lanes.submit(A, offset, offset)
+        await asyncio.sleep(0)
+    assert lanes.full(A)
+    waiting = asyncio.create_task(lanes.wait_for_room())
+    revoking = asyncio.create_task(lanes.revoke([A]))
+    await asyncio.wait_for(waiting, 1)  # before the lane's record in hand is done
+    assert not lanes.full(A)  # no lane any more
+    release.set()
+    await asyncio.wait_for(revoking, 1)

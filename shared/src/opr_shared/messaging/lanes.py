@@ -25,8 +25,12 @@ matters (one student's events share a key, hence a partition) is kept.
   finish the batch in hand, commit what they handled and drop what is queued,
   uncommitted: the next owner of the partition reads those records again from
   the committed offset, and handling is idempotent.
-- A full lane makes :meth:`PartitionLanes.submit` wait: the consumer stops
-  reading until the slow partition catches up.
+- A full lane makes :meth:`PartitionLanes.submit` wait. A reader should not
+  hand over a record for a full lane (:meth:`PartitionLanes.full`) but read the
+  partitions with room meanwhile; :meth:`PartitionLanes.wait_for_room` returns
+  once a full lane has taken a record. Otherwise one slow partition holds up
+  every other: the notifier, thousands of invitations behind after the
+  admissions import, handled its other topics one full lane at a time.
 """
 
 from __future__ import annotations
@@ -62,10 +66,12 @@ class Lane(Generic[T]):
         commit_interval: float,
         retry_backoff_seconds: float,
         max_backoff_seconds: float,
+        on_room: Callable[[], None] = lambda: None,
     ) -> None:
         self.partition = partition
         self._handle = handle
         self._commit = commit
+        self._on_room = on_room
         self._queue: asyncio.Queue[tuple[int, T] | None] = asyncio.Queue(depth)
         self._batch_size = batch_size
         self._commit_every = commit_every
@@ -77,8 +83,18 @@ class Lane(Generic[T]):
             self._run(), name=f"lane-{partition.topic}-{partition.partition}"
         )
 
+    @property
+    def full(self) -> bool:
+        return self._queue.full()
+
     async def put(self, offset: int, item: T) -> None:
         await self._queue.put((offset, item))
+
+    def _taken(self, entry: tuple[int, T] | None) -> tuple[int, T] | None:
+        """``entry``, just taken from the queue: if the queue was full, it has room now."""
+        if self._queue.qsize() == self._queue.maxsize - 1:
+            self._on_room()
+        return entry
 
     async def stop(self) -> None:
         """Finish the batch in hand; drop the queued records (they stay uncommitted)."""
@@ -98,9 +114,10 @@ class Lane(Generic[T]):
         try:
             while True:
                 if done is None:
-                    entry = await self._queue.get()
+                    entry = self._taken(await self._queue.get())
                 elif self._queue.qsize() and since_commit < self._commit_every:
-                    entry = self._queue.get_nowait()  # a burst: one commit covers several
+                    # A burst: one commit covers several.
+                    entry = self._taken(self._queue.get_nowait())
                 else:
                     wait = committed_at + self._commit_interval - loop.time()
                     if wait <= 0 or since_commit >= self._commit_every:
@@ -109,7 +126,7 @@ class Lane(Generic[T]):
                         continue
                     try:
                         # Committed with the records that come before the interval is up.
-                        entry = await asyncio.wait_for(self._queue.get(), wait)
+                        entry = self._taken(await asyncio.wait_for(self._queue.get(), wait))
                     except TimeoutError:
                         continue
                 if entry is None or self._stopping.is_set():
@@ -117,7 +134,7 @@ class Lane(Generic[T]):
                 offset, item = entry
                 batch = [item]
                 while len(batch) < self._batch_size and self._queue.qsize():
-                    waiting = self._queue.get_nowait()
+                    waiting = self._taken(self._queue.get_nowait())
                     if waiting is None:
                         return  # stopping
                     offset, item = waiting
@@ -179,13 +196,29 @@ class PartitionLanes(Generic[T]):
             commit_interval=commit_interval,
             retry_backoff_seconds=retry_backoff_seconds,
             max_backoff_seconds=max_backoff_seconds,
+            on_room=self._room_made,
         )
         self._lanes: dict[TopicPartition, Lane[T]] = {}
         self._closed = False
+        self._room = asyncio.Event()
 
     @property
     def partitions(self) -> list[TopicPartition]:
         return list(self._lanes)
+
+    def full(self, partition: TopicPartition) -> bool:
+        """Whether a record of ``partition`` would have to wait for room in its lane."""
+        lane = self._lanes.get(partition)
+        return lane is not None and lane.full
+
+    async def wait_for_room(self) -> None:
+        """Return once a lane that was full has taken a record (at once if one
+        has since the last call)."""
+        await self._room.wait()
+        self._room.clear()
+
+    def _room_made(self) -> None:
+        self._room.set()
 
     async def submit(self, partition: TopicPartition, offset: int, item: T) -> None:
         """Queue a record on its partition's lane (waits while that lane is full)."""
@@ -199,6 +232,7 @@ class PartitionLanes(Generic[T]):
     async def revoke(self, partitions: Iterable[TopicPartition]) -> None:
         """Stop the lanes of partitions this consumer no longer owns."""
         lanes = [self._lanes.pop(p) for p in partitions if p in self._lanes]
+        self._room.set()  # a reader waiting on these lanes looks again
         await asyncio.gather(*(lane.stop() for lane in lanes))
 
     async def close(self) -> None:
