@@ -1,7 +1,7 @@
 """``python -m opr_shared.mongoserver``: SecantusDB, the local stack's MongoDB, with
-the four parts that stalled it under an intake changed: its idle-transaction
-reaper, its index catalog reads, its TTL sweeper (snapshot and search) and the
-cursors of transactions, each described below.
+the parts that stalled it under an intake changed: its idle-transaction reaper,
+its index catalog reads, its TTL sweeper (snapshot and search), the cursors of
+transactions and sorted finds with a limit, each described below.
 
 SecantusDB (0.7) resolves every statement of a multi-document transaction, and
 every commit, under one registry lock, and first reaps transactions idle past
@@ -58,6 +58,16 @@ the storage lock was held 93 % of the time. Here a transaction's cursors are
 reset when each of its statements ends: they keep the transaction's snapshot and
 its writes, and let go of their rows.
 
+A sorted find with a limit decoded every document its index lookup found,
+then sorted them and kept the first few. Claiming the next e-mails to send
+(``{status: "pending", next_attempt_at: {$lte: now}}``, sorted by
+``next_attempt_at``, a few at a time) thus decoded every pending notification,
+several kilobytes each, on every claim: with 8,000 invitations queued at once,
+nine tenths of the server's time went to those claims. Here, when the index
+lookup is a compound prefix-and-range walk whose order is the sort's, the walk's
+documents are decoded in its order until the limit is reached: the same
+documents, in the same order, as sorting them all would give.
+
 Production runs MongoDB itself; this module only starts the local server.
 Arguments are SecantusDB's own (``python -m secantus --help``).
 """
@@ -66,17 +76,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
 import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from secantus import server as secantus_server
 from secantus import storage as secantus_storage
+from secantus.query import matches
 from secantus.storage import Storage
 from secantus.transactions import Transaction, TransactionRegistry, TxnState
 
@@ -384,12 +396,225 @@ def patch_transaction_cursors() -> bool:
     return True
 
 
+# --- sorted finds with a limit stop at the limit -------------------------------------
+
+_limited = threading.local()  # .request: what the find running asks (see _limited_request)
+#: Documents decoded at a time while walking an index up to a find's limit.
+LIMITED_CHUNK = 32
+
+
+def _finds_stop_at_limit(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def find_matching(
+        self: Any, db: str, coll: str, filter: Filter | None = None, **options: Any
+    ) -> Any:
+        request = _limited_request(filter, options)
+        if request is None:
+            return original(self, db, coll, filter, **options)
+        outer = getattr(_limited, "request", None)
+        _limited.request = request
+        try:
+            return original(self, db, coll, filter, **options)
+        finally:
+            _limited.request = outer
+
+    return find_matching
+
+
+def _limited_request(filter: Filter | None, options: Mapping[str, Any]) -> Any:
+    """``(filter, (sort field, direction), limit, let)`` if this find may stop at its
+    limit: a filter, one sort key, a limit, nothing that reorders or skips. (The
+    server always passes ``let``: it binds ``$$NOW``.)"""
+    limit, sort = options.get("limit") or 0, options.get("sort")
+    if not filter or not isinstance(limit, int) or limit <= 0 or not sort or len(sort) != 1:
+        return None
+    if any(options.get(name) for name in ("skip", "hint", "collation")):
+        return None
+    if options.get("min_bound") is not None or options.get("max_bound") is not None:
+        return None
+    ((field, direction),) = dict(sort).items()
+    if isinstance(direction, bool) or direction not in (1, -1):
+        return None
+    return filter, (field, direction), limit, options.get("let")
+
+
+def _lookup_stops_at_limit(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def lookup(self: Any, db: str, coll: str, filter: Filter, **options: Any) -> Any:
+        request = getattr(_limited, "request", None)
+        if request is None or request[0] is not filter or options.get("collation") is not None:
+            return original(self, db, coll, filter, **options)
+        recordids = _in_sort_order(self, db, coll, filter, request[1])
+        if recordids is None:
+            return original(self, db, coll, filter, **options)
+        # The find's own pass then matches, sorts (already in order: a stable
+        # sort changes nothing), limits and projects these as it would all.
+        _filter, _sort, limit, let = request
+        found: list[dict[str, Any]] = []
+        walk = iter(recordids)
+        try:
+            for chunk in _chunks(walk, LIMITED_CHUNK):
+                for doc in self._docs_by_recordids(db, coll, chunk):
+                    if matches(doc, filter, vars=let):
+                        found.append(doc)
+                        if len(found) == limit:
+                            return found
+            return found
+        finally:
+            close = getattr(walk, "close", None)
+            if close is not None:
+                close()  # the index cursor lets go of its row
+
+    return lookup
+
+
+def _chunks(items: Iterator[int], size: int) -> Iterator[list[int]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
+def _walks_as_it_goes(original: Callable[..., list[int]]) -> Callable[..., Any]:
+    """The range walk of an index, as SecantusDB's, but handing record ids over one
+    at a time while a limited find asks for them, so that it stops at the limit
+    instead of reading the whole range first."""
+
+    @functools.wraps(original)
+    def range_scan(
+        self: Any,
+        db: str,
+        coll: str,
+        name: str,
+        lower: bytes | None,
+        lower_inclusive: bool,
+        upper: bytes | None,
+        upper_inclusive: bool,
+        *,
+        prefix: bytes | None = None,
+    ) -> Any:
+        args = (db, coll, name, lower, lower_inclusive, upper, upper_inclusive)
+        if not getattr(_limited, "walking", False):
+            return original(self, *args, prefix=prefix)
+        _limited.walking = False  # one walk per find
+        return _range_walk(self, *args, prefix=prefix)
+
+    return range_scan
+
+
+def _range_walk(
+    self: Any,
+    db: str,
+    coll: str,
+    name: str,
+    lower: bytes | None,
+    lower_inclusive: bool,
+    upper: bytes | None,
+    upper_inclusive: bool,
+    *,
+    prefix: bytes | None,
+) -> Iterator[int]:
+    """Record ids of the index entries of ``name`` between the bounds (encoded
+    keys), in the index's order, within ``prefix`` if given."""
+    table = secantus_storage._IDX_ENTRIES_TABLE
+    cursor = self._cursor(table)
+    escape = secantus_storage._escape_kb
+    within = escape(prefix) if prefix is not None else None
+    low = escape(lower) if lower is not None else None
+    high = escape(upper) if upper is not None else None
+    if low is not None:
+        start = low + secantus_storage._ENTRY_SEP
+    else:
+        start = within if within is not None else b""
+    try:
+        cursor.set_key(db, coll, name, start)
+        found = cursor.search_near()
+        if found == secantus_storage.wt.WT_NOTFOUND or (found < 0 and cursor.next() != 0):
+            return
+        while True:
+            key = cursor.get_key()
+            if (key[0], key[1], key[2]) != (db, coll, name):
+                return
+            entry, recordid = secantus_storage._unpack_entry(bytes(key[3]))
+            if within is not None and not entry.startswith(within):
+                return
+            if high is not None and (entry > high if upper_inclusive else entry >= high):
+                return
+            skip = low is not None and not lower_inclusive and entry == low
+            if recordid is not None and not skip:
+                yield recordid
+            if cursor.next() != 0:
+                return
+    finally:
+        cursor.reset()
+
+
+def _in_sort_order(
+    self: Any, db: str, coll: str, filter: Filter, sort: tuple[str, int]
+) -> Iterable[int] | None:
+    """The record ids of the index walk that serves ``filter``, if that walk is a
+    compound index's equality prefix and a range on the sort field, ordered as the
+    sort is (ties in record id order, as a stable sort of the walk leaves them)."""
+    parts = self._partition_compound_range_filter(filter)
+    if parts is None:
+        return None
+    _eq_fields, range_field, range_ops = parts
+    field, direction = sort
+    if range_field != field or any(op in ("$in", "$eq") for op in range_ops):
+        return None
+    # The index the lookup walks: the equality fields first (their values fixed
+    # by the filter), then the range field, walked in its direction.
+    picked = self._pick_compound_range_index(db, coll, filter)
+    if picked is None:
+        return None
+    name, key_spec = picked
+    if key_spec.get(field) != direction or self.index_is_multikey(db, coll, name):
+        return None
+    _limited.walking = True  # the range walk hands its record ids over as it goes
+    try:
+        recordids: Iterable[int] | None = self._try_compound_range_id_keys(db, coll, filter)
+    finally:
+        _limited.walking = False
+    return recordids
+
+
+def patch_limited_finds() -> bool:
+    """Have a sorted find with a limit decode only what it keeps, where its index
+    walk is already in the sort's order (see the module's docstring). False (and a
+    warning) if SecantusDB's storage no longer has the shape this was written for."""
+    names = (
+        "find_matching",
+        "_try_index_lookup",
+        "_partition_compound_range_filter",
+        "_pick_compound_range_index",
+        "_try_compound_range_id_keys",
+        "_docs_by_recordids",
+        "_range_scan_index",
+        "_cursor",
+        "index_is_multikey",
+    )
+    shaped = all(callable(getattr(Storage, name, None)) for name in names) and all(
+        hasattr(secantus_storage, name)
+        for name in ("_IDX_ENTRIES_TABLE", "_ENTRY_SEP", "_escape_kb", "_unpack_entry", "wt")
+    )
+    if not shaped:
+        log.warning("SecantusDB's storage changed: sorted finds decode every match")
+        return False
+    if getattr(Storage.find_matching, "opr_limited", False):
+        return True  # already installed
+    finder = _finds_stop_at_limit(Storage.find_matching)
+    finder.opr_limited = True  # type: ignore[attr-defined]
+    Storage.find_matching = finder
+    Storage._try_index_lookup = _lookup_stops_at_limit(Storage._try_index_lookup)
+    Storage._range_scan_index = _walks_as_it_goes(Storage._range_scan_index)
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     patch_transaction_registry()
     patch_index_catalog()
     patch_ttl_sweeper()
     patch_ttl_by_index()
     patch_transaction_cursors()
+    patch_limited_finds()
     from secantus.cli import main as secantus_main
 
     return int(secantus_main(None if argv is None else list(argv)) or 0)
