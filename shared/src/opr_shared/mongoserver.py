@@ -479,23 +479,11 @@ def _walks_as_it_goes(original: Callable[..., list[int]]) -> Callable[..., Any]:
     instead of reading the whole range first."""
 
     @functools.wraps(original)
-    def range_scan(
-        self: Any,
-        db: str,
-        coll: str,
-        name: str,
-        lower: bytes | None,
-        lower_inclusive: bool,
-        upper: bytes | None,
-        upper_inclusive: bool,
-        *,
-        prefix: bytes | None = None,
-    ) -> Any:
-        args = (db, coll, name, lower, lower_inclusive, upper, upper_inclusive)
+    def range_scan(self: Any, *bounds: Any, prefix: bytes | None = None) -> Any:
         if not getattr(_limited, "walking", False):
-            return original(self, *args, prefix=prefix)
+            return original(self, *bounds, prefix=prefix)
         _limited.walking = False  # one walk per find
-        return _range_walk(self, *args, prefix=prefix)
+        return _range_walk(self, *bounds, prefix=prefix)
 
     return range_scan
 
