@@ -104,7 +104,7 @@ class ConsumedBatchPruner:
         bucket_dir: Path,
         delete: Callable[[Path], None],
         *,
-        keep_seconds: float = 300.0,
+        keep_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bucket_dir = bucket_dir

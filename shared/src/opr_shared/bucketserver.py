@@ -27,7 +27,7 @@ else (the HTTP API, the storage layout) is localbucket's.
 localbucket's arguments; ``--kafka-retention BUCKET_DIR`` (the broker's bucket
 folder) also deletes the broker's record batches every consumer group has read
 (:mod:`opr_shared.brokerretention`), kept ``--kafka-retention-keep-seconds``
-(300) at least.
+(60) at least.
 """
 
 from __future__ import annotations
@@ -641,7 +641,7 @@ def start_kafka_retention(bucket_dir: Path, keep_seconds: float) -> threading.Ev
 def main() -> None:
     ours = argparse.ArgumentParser(add_help=False)
     ours.add_argument("--kafka-retention", type=Path, metavar="BUCKET_DIR")
-    ours.add_argument("--kafka-retention-keep-seconds", type=float, default=300.0)
+    ours.add_argument("--kafka-retention-keep-seconds", type=float, default=60.0)
     options, localbucket_args = ours.parse_known_args()
     sys.argv[1:] = localbucket_args
     if options.kafka_retention is not None:

@@ -600,7 +600,7 @@ def process_status(proc: ManagedProcess) -> ComponentStatus:
 #: Environment variable: seconds a record batch every consumer group has read stays
 #: in the local broker's storage, or ``off`` to keep every batch.
 KAFKA_RETENTION_ENV = "OPR_KAFKA_RETENTION_SECONDS"
-DEFAULT_KAFKA_RETENTION_SECONDS = 300.0
+DEFAULT_KAFKA_RETENTION_SECONDS = 60.0
 
 
 class FromEnv:
@@ -614,7 +614,7 @@ FROM_ENV = FromEnv()
 
 def kafka_retention_from_env(environ: Mapping[str, str] | None = None) -> float | None:
     """The retention of read batches :envvar:`OPR_KAFKA_RETENTION_SECONDS` asks for
-    (default five minutes; None: ``off``)."""
+    (default a minute; None: ``off``)."""
     raw = (os.environ if environ is None else environ).get(KAFKA_RETENTION_ENV, "").strip()
     if not raw:
         return DEFAULT_KAFKA_RETENTION_SECONDS

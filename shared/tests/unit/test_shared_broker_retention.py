@@ -1,6 +1,6 @@
 """Retention of the local broker's storage: a record batch goes only once every
 consumer group of its topic has read all of it, and it is old enough; the local
-stack keeps read batches five minutes unless told otherwise."""
+stack keeps read batches a minute unless told otherwise."""
 
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ def test_nothing_goes_while_a_group_record_cannot_be_read(storage: Storage) -> N
 
 
 @pytest.mark.parametrize(
-    ("raw", "seconds"), [("", 300.0), ("30", 30.0), ("0", 0.0), (" OFF ", None)]
+    ("raw", "seconds"), [("", 60.0), ("30", 30.0), ("0", 0.0), (" OFF ", None)]
 )
 def test_the_local_stack_keeps_read_batches_as_long_as_asked(
     raw: str, seconds: float | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -187,7 +187,7 @@ class Stack:
     - ``service_argv``: how to launch a service (default ``python -m <service>``).
     - ``kafka_retention_seconds``: how long the local broker keeps a record batch
       every consumer group has read (None: every batch kept; default
-      ``OPR_KAFKA_RETENTION_SECONDS`` or five minutes).
+      ``OPR_KAFKA_RETENTION_SECONDS`` or a minute).
     """
 
     def __init__(
