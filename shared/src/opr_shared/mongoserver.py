@@ -73,12 +73,12 @@ Every command that names a session (a driver names one in every command) also
 refreshed that session in the server's session registry and then went through
 every session the registry held (each the services used in the last half
 hour), to drop those idle for 30 minutes: about 4 % of the server's time under
-an intake. Here
-idle sessions are dropped at most once a second (an explicit prune still drops
-them at once). And every command read its database's profiler settings from
-storage, under the storage lock every other command waits for, to see whether
-to record itself (2-3 %). Here each database's settings are read once and
-remembered until the ``profile`` command changes them.
+an intake. Here idle sessions are dropped at most once a second (an explicit
+prune still drops them at once). And every command read its database's
+profiler settings from storage, under the storage lock every other command
+waits for, to see whether to record itself (2-3 %). Here each database's
+settings are read once and remembered until the ``profile`` command changes
+them.
 
 Production runs MongoDB itself; this module only starts the local server.
 Arguments are SecantusDB's own (``python -m secantus --help``).
