@@ -612,14 +612,19 @@ def patch_limited_finds() -> bool:
 # --- the session registry prunes now and then; profile settings are remembered ---------
 
 
-def _prune_sessions_now_and_then(self: Any) -> int:
-    """The session registry's pruning, called with its lock held on every command
-    that names a session: at most once a second."""
-    now = self._time()
-    if now < getattr(self, "_opr_next_prune", -math.inf):
-        return 0
-    self._opr_next_prune = now + SWEEP_INTERVAL_SECONDS
-    return int(_SHIPPED_SESSION_PRUNE(self))
+def _prunes_now_and_then(original: Callable[[Any], int]) -> Callable[[Any], int]:
+    @functools.wraps(original)
+    def _prune_locked(self: Any) -> int:
+        """The session registry's pruning, called with its lock held on every
+        command that names a session: at most once a second."""
+        now = self._time()
+        if now < getattr(self, "_opr_next_prune", -math.inf):
+            return 0
+        self._opr_next_prune = now + SWEEP_INTERVAL_SECONDS
+        return int(original(self))
+
+    _prune_locked.opr_now_and_then = True  # type: ignore[attr-defined]
+    return _prune_locked
 
 
 def _prune_idle_sessions(self: Any) -> int:
@@ -627,9 +632,6 @@ def _prune_idle_sessions(self: Any) -> int:
     with self._lock:
         self._opr_next_prune = -math.inf
         return int(self._prune_locked())
-
-
-_SHIPPED_SESSION_PRUNE: Callable[[Any], int] = SessionRegistry._prune_locked
 
 
 def patch_session_registry() -> bool:
@@ -641,7 +643,9 @@ def patch_session_registry() -> bool:
     if not shaped:
         log.warning("SecantusDB's session registry changed: sessions are pruned as shipped")
         return False
-    SessionRegistry._prune_locked = _prune_sessions_now_and_then
+    if getattr(SessionRegistry._prune_locked, "opr_now_and_then", False):
+        return True  # already installed
+    SessionRegistry._prune_locked = _prunes_now_and_then(SessionRegistry._prune_locked)
     SessionRegistry.prune_idle = _prune_idle_sessions
     return True
 

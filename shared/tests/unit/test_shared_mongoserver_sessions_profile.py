@@ -63,6 +63,21 @@ def test_commands_within_a_second_go_through_the_sessions_once() -> None:
     assert len(reg) == 50
 
 
+@pytest.mark.usefixtures("patched_sessions")
+def test_installing_twice_changes_nothing() -> None:
+    assert mongoserver.patch_session_registry()
+    inner = SessionRegistry._prune_locked.__wrapped__  # type: ignore[attr-defined]
+    assert not getattr(inner, "opr_now_and_then", False)  # wrapped once, not twice
+    clock = Clock()
+    reg, table = registry(clock)
+    reg._sessions[lsid(9)] = clock.now - DEFAULT_IDLE_TTL_SECONDS - 1
+    for n in range(10):
+        reg.register(lsid(n))
+    assert table.passes == 1
+    assert reg.prune_idle() == 0
+    assert len(reg) == 10
+
+
 def test_as_shipped_every_command_goes_through_every_session() -> None:
     """What the patch changes (the registry as SecantusDB ships it)."""
     clock = Clock()
