@@ -31,13 +31,12 @@ from documents.api.schemas import (
 )
 from documents.domain.content import (
     DOCUMENT_TYPES,
-    PHOTO_TYPES,
     ContentLimits,
     UploadRefused,
     display_name,
     inspect_file,
 )
-from documents.domain.photo import PhotoSpec, check_photo
+from documents.domain.photo import PhotoSpec, inspect_photo
 from documents.domain.review import ReviewRefused
 from documents.handlers import links, queue, review, uploads
 from documents.offload import off_loop
@@ -271,13 +270,12 @@ def build_router(rules: UploadRules) -> APIRouter:
         upload = await read_upload(request, max_bytes=rules.photo_limits.max_bytes)
         try:
             filename = display_name(upload.filename)
-            inspected = await off_loop(
-                inspect_file, upload.data, allowed=PHOTO_TYPES, limits=rules.photo_limits
+            inspected, verdict = await off_loop(
+                inspect_photo, upload.data, rules.photo_limits, rules.photo_spec
             )
         except UploadRefused as exc:
             log.info("photo refused", extra={"code": exc.code.value})
             raise _refused(exc) from exc
-        verdict = await off_loop(check_photo, upload.data, rules.photo_spec)
         assert student.student_no is not None
         runtime = _runtime(request)
         try:

@@ -17,6 +17,13 @@ import cv2
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from documents.domain.content import (
+    PHOTO_TYPES,
+    ContentLimits,
+    InspectedFile,
+    inspect_decoded,
+)
+
 
 @dataclass(frozen=True)
 class PhotoSpec:
@@ -116,20 +123,50 @@ def _upright_rgb(data: bytes, min_side: int) -> tuple[Image.Image, tuple[int, in
     of milliseconds instead of 36 MB per copy and a third of a second.
     """
     with Image.open(io.BytesIO(data)) as opened:
-        width, height = opened.size
-        if opened.getexif().get(ExifTags.Base.Orientation, 1) in _QUARTER_TURNS:
-            width, height = height, width
-        scale = min_side / min(width, height)
+        stored = opened.size
+        scale = min_side / min(stored)
         if scale < 1:
-            stored = opened.size
             opened.draft("RGB", (int(stored[0] * scale) + 1, int(stored[1] * scale) + 1))
-        image = ImageOps.exif_transpose(opened)
-        return image.convert("RGB"), (width, height)
+        return _upright(opened, stored)
+
+
+def _upright(image: Image.Image, stored: tuple[int, int]) -> tuple[Image.Image, tuple[int, int]]:
+    """``image`` (decoded at any scale from a file of ``stored`` pixels) turned
+    upright by its EXIF orientation, in RGB, and the file's upright size."""
+    width, height = stored
+    if image.getexif().get(ExifTags.Base.Orientation, 1) in _QUARTER_TURNS:
+        width, height = height, width
+    return ImageOps.exif_transpose(image).convert("RGB"), (width, height)
+
+
+def inspect_photo(
+    data: bytes, limits: ContentLimits, spec: PhotoSpec
+) -> tuple[InspectedFile, PhotoVerdict]:
+    """The content rules (:class:`UploadRefused` on the first broken) and then
+    every photo check, on one decode of the file. Decoded for each, a phone
+    photo of 2419x3024 took 62 ms of CPU instead of 53."""
+    inspected, pixels = inspect_decoded(
+        data, allowed=PHOTO_TYPES, limits=limits, keep_side=spec.analysis_width
+    )
+    # PHOTO_TYPES are images: each has its pixels and size.
+    assert pixels is not None
+    assert inspected.width is not None
+    assert inspected.height is not None
+    upright = _upright(pixels, (inspected.width, inspected.height))
+    return inspected, _check(data, spec, *upright)
 
 
 def check_photo(data: bytes, spec: PhotoSpec) -> PhotoVerdict:
     """Every check of the specification on one decoded photo."""
-    image, (width, height) = _upright_rgb(data, spec.analysis_width)
+    return _check(data, spec, *_upright_rgb(data, spec.analysis_width))
+
+
+def _check(
+    data: bytes, spec: PhotoSpec, image: Image.Image, full_size: tuple[int, int]
+) -> PhotoVerdict:
+    """The checks on ``image``, decoded from ``data`` and upright; ``full_size``
+    is the photo's upright size in the file."""
+    width, height = full_size
     problems: list[PhotoProblem] = []
 
     def fail(code: str, message: str) -> None:
