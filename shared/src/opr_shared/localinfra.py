@@ -710,6 +710,7 @@ class LocalInfra:
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         python: str | None = None,
         kafka_retention_seconds: float | FromEnv | None = FROM_ENV,
+        change_streams: bool = True,
     ) -> None:
         self._owns_dir = data_dir is None
         root = Path(tempfile.mkdtemp(prefix="opr-infra-")) if data_dir is None else data_dir
@@ -729,6 +730,9 @@ class LocalInfra:
             if isinstance(kafka_retention_seconds, FromEnv)
             else kafka_retention_seconds
         )
+        # Whether the database keeps an oplog, which only change streams read
+        # (opr_shared.mongoserver: without one every write costs it less).
+        self.change_streams = change_streams
         self._layout = _Layout(self.data_dir)
         self._procs: dict[str, ManagedProcess] = self._build()
 
@@ -962,13 +966,14 @@ class LocalInfra:
                 # is an upper bound; a small data set stays small.
                 "--cache-size",
                 "1G",
-                # The oplog only serves change streams (the outbox watch, off on
-                # the local stack): keep the last 20,000 writes or 15 minutes
-                # rather than 100,000 (every one a full copy of the document).
-                "--oplog-max-entries",
-                "20000",
-                "--oplog-retention-seconds",
-                "900",
+                # The oplog only serves change streams: where they are wanted keep
+                # the last 20,000 writes or 15 minutes rather than 100,000 (every
+                # one a full copy of the document); elsewhere none.
+                *(
+                    ["--oplog-max-entries", "20000", "--oplog-retention-seconds", "900"]
+                    if self.change_streams
+                    else ["--no-oplog"]
+                ),
             ],
             lambda: mongodb_probe(mongo_uri),
             port=ports.mongodb,

@@ -80,14 +80,25 @@ waits for, to see whether to record itself (2-3 %). Here each database's
 settings are read once and remembered until the ``profile`` command changes
 them.
 
+Every write also went into SecantusDB's oplog: a full copy of each document
+written, encoded and stored, and the oldest entries found and deleted every
+thousand writes, about a fifth of the server's time under an intake. Only
+change streams read the oplog, and on the local stack nothing opens one (each
+service runs one process, whose commits wake its own outbox relay:
+``OUTBOX_WATCH=false``). With ``--no-oplog`` the server keeps none and still
+answers as a replica-set primary, so transactions work as before; a change
+stream opens but sees nothing (a relay watching one falls back to its sweeps).
+
 Production runs MongoDB itself; this module only starts the local server.
-Arguments are SecantusDB's own (``python -m secantus --help``).
+Arguments are SecantusDB's own (``python -m secantus --help``), and
+``--no-oplog``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import itertools
 import logging
 import math
@@ -700,7 +711,37 @@ def patch_profile_settings() -> bool:
     return True
 
 
+# --- no oplog where nothing reads one ------------------------------------------------------
+
+NO_OPLOG = "--no-oplog"
+
+
+def patch_no_oplog() -> bool:
+    """Storage opened from now on keeps no oplog (see the module's docstring).
+    False (and a warning) if SecantusDB's storage no longer takes that choice:
+    it then keeps its oplog as shipped."""
+    init = Storage.__init__
+    if getattr(init, "opr_no_oplog", False):
+        return True  # already installed
+    if "enable_oplog" not in inspect.signature(init).parameters:
+        log.warning("SecantusDB's storage changed: the oplog is kept")
+        return False
+
+    @functools.wraps(init)
+    def without_oplog(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["enable_oplog"] = False
+        init(self, *args, **kwargs)
+
+    without_oplog.opr_no_oplog = True  # type: ignore[attr-defined]
+    Storage.__init__ = without_oplog
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if NO_OPLOG in args:
+        args = [arg for arg in args if arg != NO_OPLOG]
+        patch_no_oplog()
     patch_transaction_registry()
     patch_index_catalog()
     patch_ttl_sweeper()
@@ -711,7 +752,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     patch_profile_settings()
     from secantus.cli import main as secantus_main
 
-    return int(secantus_main(None if argv is None else list(argv)) or 0)
+    return int(secantus_main(args) or 0)
 
 
 if __name__ == "__main__":

@@ -242,6 +242,8 @@ class Stack:
                 s3_secret_key=s3_secret_key,
                 python=self.python,
                 kafka_retention_seconds=kafka_retention_seconds,
+                # Every service here runs OUTBOX_WATCH=false: no change stream reads an oplog.
+                change_streams=False,
             )
             self._endpoints = self.infra.endpoints
         else:
