@@ -10,6 +10,7 @@ until the sweep removes it (``handlers.orphans``).
 from __future__ import annotations
 
 import uuid
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,11 +35,31 @@ class NotAdmitted(Exception):
     """The student is not (yet) known to this service as admitted."""
 
 
+# Students found admitted, per database: an owner record is never removed, so a
+# student found once need not be looked up again. Up to this many are kept (the
+# earliest found are forgotten first, and looked up again if they come back).
+KNOWN_ADMITTED = 10_000
+_known_admitted: weakref.WeakKeyDictionary[UnitOfWork, dict[str, None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def ensure_admitted(uow: UnitOfWork, student_no: str) -> None:
     """Raise :class:`NotAdmitted` unless the student's admission has reached this
-    service (their owner record exists)."""
+    service (their owner record exists).
+
+    Asked for every upload twice (before its body is read, and again as it is
+    stored) and for every upload turned away while the service is busy; a
+    student found admitted is remembered instead of looked up each time.
+    """
+    known = _known_admitted.setdefault(uow, {})
+    if student_no in known:
+        return
     if await uow.db[OWNERS].find_one({"_id": student_no}, {"_id": 1}) is None:
         raise NotAdmitted(student_no)
+    known[student_no] = None
+    if len(known) > KNOWN_ADMITTED:
+        del known[next(iter(known))]
 
 
 async def _next_version(tx: Transaction, student_no: str, counter: str) -> int:
