@@ -200,6 +200,7 @@ class ServiceRuntime:
             batch_size=settings.outbox_batch_size,
             sweep_seconds=settings.outbox_sweep_seconds,
             max_backoff_seconds=settings.outbox_max_backoff_seconds,
+            linger_seconds=settings.outbox_linger_seconds,
         )
         self.uow.on_outbox = self.relay.wake
         self.consumer = EventConsumer(

@@ -84,6 +84,15 @@ class ServiceSettings(BaseSettings):
     # sweep every outbox_sweep_seconds catches the rest either way).
     outbox_watch: bool = True
     outbox_max_backoff_seconds: float = 30.0
+    outbox_linger_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=5,
+        description=(
+            "A relay woken by a commit waits this long before publishing, so the rows"
+            " committed meanwhile go out in the same pass (0: at once)."
+        ),
+    )
 
     # Consumers
     consumer_enabled: bool = Field(
