@@ -380,3 +380,64 @@ async def test_revoking_lanes_wakes_a_reader_waiting_for_room() -> None:
     assert not lanes.full(A)  # no lane any more
     release.set()
     await asyncio.wait_for(revoking, 1)
+
+
+async def record_batches(
+    linger: float, arrivals: list[float], batch_size: int = 4
+) -> list[list[int]]:
+    """The batches a lane hands over for records submitted ``arrivals`` seconds apart."""
+    batches: list[list[int]] = []
+
+    async def handle(batch: list[int]) -> None:
+        batches.append(batch)
+
+    seen = Recorder()
+    lanes: PartitionLanes[int] = PartitionLanes(
+        handle, seen.commit, batch_size=batch_size, linger=linger
+    )
+    for offset, pause in enumerate(arrivals):
+        await asyncio.sleep(pause)
+        await lanes.submit(A, offset, offset)
+    await settle(lambda: sum(len(b) for b in batches) == len(arrivals))
+    await lanes.close()
+    return batches
+
+
+async def test_without_a_linger_records_arriving_apart_are_handled_apart() -> None:
+    assert await record_batches(0.0, [0, 0.05, 0.05]) == [[0], [1], [2]]
+
+
+async def test_a_linger_lets_the_records_that_come_next_join_the_batch() -> None:
+    assert await record_batches(0.5, [0, 0.05, 0.05]) == [[0, 1, 2]]
+
+
+async def test_a_full_batch_does_not_wait_out_the_linger() -> None:
+    batches: list[list[int]] = []
+
+    async def handle(batch: list[int]) -> None:
+        batches.append(batch)
+
+    seen = Recorder()
+    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit, batch_size=4, linger=30)
+    for offset in range(4):
+        await lanes.submit(A, offset, offset)
+    await settle(lambda: batches == [[0, 1, 2, 3]], timeout=1.0)
+    await lanes.close()
+
+
+async def test_a_lane_lingering_stops_at_once_and_leaves_its_batch_uncommitted() -> None:
+    batches: list[list[int]] = []
+
+    async def handle(batch: list[int]) -> None:
+        batches.append(batch)
+
+    seen = Recorder()
+    lanes: PartitionLanes[int] = PartitionLanes(handle, seen.commit, batch_size=4, linger=30)
+    await lanes.submit(A, 0, 0)
+    await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await asyncio.wait_for(lanes.close(), 2)
+    assert loop.time() - began < 1
+    assert batches == []
+    assert seen.commits == []  # read again by the partition's next owner
