@@ -36,9 +36,9 @@ class NotAdmitted(Exception):
 
 
 # Students found admitted, per database: an owner record is never removed, so a
-# student found once need not be looked up again. Up to this many are kept (the
-# earliest found are forgotten first, and looked up again if they come back).
-KNOWN_ADMITTED = 10_000
+# student found once need not be looked up again. The last this many are kept
+# (those uploading now; one forgotten is looked up again if they come back).
+KNOWN_ADMITTED = 2_000
 _known_admitted: weakref.WeakKeyDictionary[UnitOfWork, dict[str, None]] = (
     weakref.WeakKeyDictionary()
 )
