@@ -152,8 +152,12 @@ def inspect_photo(
     assert pixels is not None
     assert inspected.width is not None
     assert inspected.height is not None
-    upright = _upright(pixels, (inspected.width, inspected.height))
-    return inspected, _check(data, spec, *upright)
+    image, size = _upright(pixels, (inspected.width, inspected.height))
+    # Only the upright copy is looked at from here: the decoded pixels go now,
+    # not when the checks are done (two photos are checked at once).
+    pixels.close()
+    del pixels
+    return inspected, _check(data, spec, image, size)
 
 
 def check_photo(data: bytes, spec: PhotoSpec) -> PhotoVerdict:
