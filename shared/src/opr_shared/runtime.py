@@ -215,7 +215,6 @@ class ServiceRuntime:
             self._handle_batch,
             self._commit_offset,
             batch_size=settings.consumer_batch_size,
-            linger=settings.consumer_linger_seconds,
             commit_interval=settings.consumer_commit_interval_seconds,
             retry_backoff_seconds=settings.consumer_retry_backoff_seconds,
         )

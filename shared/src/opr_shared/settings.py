@@ -109,15 +109,6 @@ class ServiceSettings(BaseSettings):
             " transaction, up to this many (1: a transaction per record)."
         ),
     )
-    consumer_linger_seconds: float = Field(
-        default=0.0,
-        ge=0,
-        le=5,
-        description=(
-            "A batch short of consumer_batch_size waits this long for the records that"
-            " come next, so they share its transaction (0: handled at once)."
-        ),
-    )
     consumer_commit_interval_seconds: float = Field(
         default=1.0,
         ge=0,

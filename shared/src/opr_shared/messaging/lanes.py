@@ -5,8 +5,7 @@ one record at a time made its slowest step (a database transaction per event)
 the pace of the whole service. Here each assigned partition gets a *lane*: a
 short queue and a task that handles its records in order, the ones waiting
 together (up to ``batch_size``) handed over as one batch (the consumer handles a
-batch in one database transaction; with ``linger``, a batch short of
-``batch_size`` waits that long for the records that come next), and commits
+batch in one database transaction), and commits
 the partition's offset once for a burst (the records queued behind it, up to
 ``commit_every``) and at most once per ``commit_interval`` seconds: a record
 handled sooner after the last commit is committed with those that follow it, or
@@ -67,7 +66,6 @@ class Lane(Generic[T]):
         commit_interval: float,
         retry_backoff_seconds: float,
         max_backoff_seconds: float,
-        linger: float = 0.0,
         on_room: Callable[[], None] = lambda: None,
     ) -> None:
         self.partition = partition
@@ -76,7 +74,6 @@ class Lane(Generic[T]):
         self._on_room = on_room
         self._queue: asyncio.Queue[tuple[int, T] | None] = asyncio.Queue(depth)
         self._batch_size = batch_size
-        self._linger = linger
         self._commit_every = commit_every
         self._commit_interval = commit_interval
         self._stopping = asyncio.Event()
@@ -136,19 +133,8 @@ class Lane(Generic[T]):
                     return
                 offset, item = entry
                 batch = [item]
-                linger_until = loop.time() + self._linger
-                while len(batch) < self._batch_size:
-                    if self._queue.qsize():
-                        waiting = self._taken(self._queue.get_nowait())
-                    elif (remaining := linger_until - loop.time()) > 0:
-                        try:
-                            waiting = self._taken(
-                                await asyncio.wait_for(self._queue.get(), remaining)
-                            )
-                        except TimeoutError:
-                            break
-                    else:
-                        break
+                while len(batch) < self._batch_size and self._queue.qsize():
+                    waiting = self._taken(self._queue.get_nowait())
                     if waiting is None:
                         return  # stopping
                     offset, item = waiting
@@ -199,7 +185,6 @@ class PartitionLanes(Generic[T]):
         commit_interval: float = 0.0,
         retry_backoff_seconds: float = 0.5,
         max_backoff_seconds: float = 30.0,
-        linger: float = 0.0,
     ) -> None:
         self._new_lane = functools.partial(
             Lane[T],
@@ -211,7 +196,6 @@ class PartitionLanes(Generic[T]):
             commit_interval=commit_interval,
             retry_backoff_seconds=retry_backoff_seconds,
             max_backoff_seconds=max_backoff_seconds,
-            linger=linger,
             on_room=self._room_made,
         )
         self._lanes: dict[TopicPartition, Lane[T]] = {}
