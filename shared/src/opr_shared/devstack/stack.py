@@ -67,6 +67,9 @@ STATE_FILE = "stack.json"
 # threshold to the largest block freed, and later ones stay in the heap.
 TUNING: dict[str, dict[str, str]] = {"documents": {"MALLOC_MMAP_THRESHOLD_": "262144"}}
 
+# How long a service's outbox relay, woken by a commit, waits for more (service_env).
+LOCAL_OUTBOX_LINGER_SECONDS = "0.2"
+
 # Services whose consumer runs in a process of its own, "<service>-consumer", as a
 # second replica consuming apart from the requests would: documents' uploads
 # (photo checks, megabyte bodies) held its consumer back when the two shared a
@@ -376,6 +379,11 @@ class Stack:
                 "MALLOC_ARENA_MAX": "2",
             }
         )
+        # The local broker writes an object for each partition's share of a
+        # produce: relaying the rows of the commits of the next 0.2 s together
+        # cut its CPU by a fifth, and the database's relay reads and writes, for
+        # 1,000 students at once. Set in the environment, another value wins.
+        env.setdefault("OUTBOX_LINGER_SECONDS", LOCAL_OUTBOX_LINGER_SECONDS)
         env.update(TUNING.get(name, {}))
         if name in self.consumes_apart:
             env["CONSUMER_ENABLED"] = "false"  # its consumer process consumes
