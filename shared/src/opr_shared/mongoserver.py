@@ -82,7 +82,7 @@ them.
 
 Every write also went into SecantusDB's oplog: a full copy of each document
 written, encoded and stored, and the oldest entries found and deleted every
-thousand writes, about a fifth of the server's time under an intake. Only
+thousand writes, about a sixth of the server's time under an intake. Only
 change streams read the oplog, and on the local stack nothing opens one (each
 service runs one process, whose commits wake its own outbox relay:
 ``OUTBOX_WATCH=false``). With ``--no-oplog`` the server keeps none and still
