@@ -161,7 +161,10 @@ def inspect_photo(
 
 
 def check_photo(data: bytes, spec: PhotoSpec) -> PhotoVerdict:
-    """Every check of the specification on one decoded photo."""
+    """Every check of the specification on a file already known to be a whole
+    JPEG or PNG, decoding it itself. An upload goes through :func:`inspect_photo`
+    instead (the content rules and these checks on one decode); this is the
+    checks alone, as the tests of the specification use them."""
     return _check(data, spec, *_upright_rgb(data, spec.analysis_width))
 
 
