@@ -1,8 +1,8 @@
 """``python -m opr_shared.mongoserver``: SecantusDB, the local stack's MongoDB, with
 the parts that stalled it under an intake changed: its idle-transaction reaper,
-its index catalog reads, its TTL sweeper (snapshot and search), the cursors of
-transactions, sorted finds with a limit, its session pruning and profiler
-settings, each described below.
+its reads of index catalogs and collection options, its TTL sweeper (snapshot
+and search), the cursors of transactions, sorted finds with a limit, its
+session pruning and profiler settings, each described below.
 
 SecantusDB (0.7) resolves every statement of a multi-document transaction, and
 every commit, under one registry lock, and first reaps transactions idle past
@@ -29,6 +29,14 @@ read is kept until the command answers, and dropped as soon as the command
 changes the catalog itself (an index created, dropped or altered, a collection
 dropped or renamed, an index first marked multikey). Other commands see a
 catalog change when they begin, as before.
+
+Likewise a collection's options (how it was created, its UUID) were read from
+storage two to four times a command: whether it is capped or a time series, its
+UUID, and once more per document inserted to see that the collection exists.
+Here one command reads them once, kept beside the catalog; a command that writes
+options (creating, altering, renaming or dropping a collection) reads them from
+storage for the rest of it, since a write conflict may roll its write back and
+run it again.
 
 The TTL sweeper (a background thread, once a minute) kept the read snapshot of
 its last sweep while it waited for the next one. WiredTiger keeps every version
@@ -191,7 +199,21 @@ CATALOG_WRITERS = (
     "create_collection",
 )
 
-_command = threading.local()  # .catalog: {(storage id, db, coll): [index rows]} during a command
+#: In a command's cache: options were written in this command, so they are read from
+#: storage for the rest of it (a write conflict may roll the write back and retry).
+_OPTIONS_WRITTEN = "options written"
+
+# .catalog during a command: {(storage id, db, coll): [index rows],
+# ("options", storage id, db, coll): options}
+_command = threading.local()
+
+
+def _forget(catalog: dict[Any, Any]) -> None:
+    """Drop what a command has read, but not that it wrote collection options."""
+    written = _OPTIONS_WRITTEN in catalog
+    catalog.clear()
+    if written:
+        catalog[_OPTIONS_WRITTEN] = True
 
 
 def _catalog_once(original: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
@@ -215,12 +237,12 @@ def _forgets_catalog(original: Callable[..., Any]) -> Callable[..., Any]:
     def write(self: Any, *args: Any, **kwargs: Any) -> Any:
         catalog = getattr(_command, "catalog", None)
         if catalog is not None:
-            catalog.clear()
+            _forget(catalog)
         try:
             return original(self, *args, **kwargs)
         finally:
             if catalog is not None:
-                catalog.clear()
+                _forget(catalog)
 
     return write
 
@@ -238,7 +260,7 @@ def _multikey_marks_forget_catalog(original: Callable[..., set[str]]) -> Callabl
             rows = catalog.get((id(self), db, coll))
             flagged = {name for name, _key, opts in rows or () if opts.get("multikey")}
             if not (result - before) <= flagged:
-                catalog.clear()
+                _forget(catalog)
         return result
 
     return mark
@@ -255,6 +277,68 @@ def _one_catalog_per_command(original: Callable[..., Any]) -> Callable[..., Any]
             _command.catalog = outer
 
     return dispatch
+
+
+# --- a collection's options, read once per command --------------------------------
+
+#: Storage methods that write a collection's options (besides the catalog writers).
+OPTIONS_WRITERS = ("_write_coll_options",)
+
+
+def _options_key(storage: Any, db: str, coll: str) -> tuple[str, int, str, str]:
+    return ("options", id(storage), db, coll)
+
+
+def _options_once(
+    original: Callable[..., dict[str, Any] | None],
+) -> Callable[..., dict[str, Any] | None]:
+    @functools.wraps(original)
+    def _coll_options(self: Any, db: str, coll: str) -> dict[str, Any] | None:
+        cache: dict[Any, Any] | None = getattr(_command, "catalog", None)
+        if cache is None or _OPTIONS_WRITTEN in cache:
+            return original(self, db, coll)
+        key = _options_key(self, db, coll)
+        options = cache.get(key)
+        if options is None:
+            options = original(self, db, coll)
+            if options is None:
+                return None  # no such collection: not kept, a write may create it
+            cache[key] = options
+        return dict(options)  # a caller may change the copy it gets
+
+    _coll_options.opr_options_once = True  # type: ignore[attr-defined]
+    return _coll_options
+
+
+def _options_writer(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+        cache = getattr(_command, "catalog", None)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            if cache is not None:
+                cache[_OPTIONS_WRITTEN] = True
+
+    return write
+
+
+def _ensures_known_collections(original: Callable[..., None]) -> Callable[..., None]:
+    """Called for every document inserted: a collection whose options this command
+    has read exists, so nothing is written; otherwise it may be created here."""
+
+    @functools.wraps(original)
+    def _ensure_collection(self: Any, db: str, coll: str) -> None:
+        cache = getattr(_command, "catalog", None)
+        if cache is None or _OPTIONS_WRITTEN in cache:
+            original(self, db, coll)
+            return
+        if self._coll_options(db, coll) is not None:
+            return
+        cache[_OPTIONS_WRITTEN] = True
+        original(self, db, coll)
+
+    return _ensure_collection
 
 
 def patch_index_catalog() -> bool:
@@ -277,6 +361,27 @@ def patch_index_catalog() -> bool:
         setattr(Storage, name, _forgets_catalog(getattr(Storage, name)))
     Storage._maybe_mark_multikey = _multikey_marks_forget_catalog(Storage._maybe_mark_multikey)
     secantus_server.dispatch = _one_catalog_per_command(secantus_server.dispatch)
+    return True
+
+
+def patch_collection_options() -> bool:
+    """Read each collection's options once per command (see the module's
+    docstring); needs :func:`patch_index_catalog`, whose per-command cache it
+    shares. False (and a warning) if SecantusDB's storage no longer has the shape
+    this was written for: options are then read as shipped."""
+    shaped = getattr(Storage._iter_indexes, "opr_catalog_once", False) and all(
+        callable(getattr(Storage, name, None))
+        for name in ("_coll_options", "_ensure_collection", *OPTIONS_WRITERS)
+    )
+    if not shaped:
+        log.warning("SecantusDB's storage changed: collection options are read as shipped")
+        return False
+    if getattr(Storage._coll_options, "opr_options_once", False):
+        return True  # already installed
+    Storage._coll_options = _options_once(Storage._coll_options)
+    Storage._ensure_collection = _ensures_known_collections(Storage._ensure_collection)
+    for name in (*OPTIONS_WRITERS, *CATALOG_WRITERS):
+        setattr(Storage, name, _options_writer(getattr(Storage, name)))
     return True
 
 
@@ -744,6 +849,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         patch_no_oplog()
     patch_transaction_registry()
     patch_index_catalog()
+    patch_collection_options()
     patch_ttl_sweeper()
     patch_ttl_by_index()
     patch_transaction_cursors()
