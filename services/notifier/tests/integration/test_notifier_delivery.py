@@ -416,6 +416,40 @@ async def test_due_messages_are_claimed_together_as_many_as_there_are_places(
         assert len(sink.mails_to(email)) == 1
 
 
+async def test_dead_claims_are_sought_once_per_poll_interval_and_due_mail_always(
+    notifier: Notifier, sink: Sink
+) -> None:
+    notifier.worker.poll_seconds = 60
+    number, email = student()
+    await notifier.consume(invitation(number, email))
+    [claimed] = await notifier.worker._claim(1)
+
+    async def owner_dies() -> None:  # before the point of no return; its lease runs out
+        await notifier.db[NOTIFICATIONS].update_one(
+            {"_id": claimed["_id"]},
+            {"$set": {"lease_until": datetime.now(UTC) - timedelta(seconds=1)}},
+        )
+
+    await owner_dies()
+    [again] = await notifier.worker._claim(1)
+    assert again["_id"] == claimed["_id"]
+    claimed = again
+    await owner_dies()
+    assert await notifier.worker._claim(1) == []  # looked for a moment ago
+    other, other_email = student()
+    await notifier.consume(invitation(other, other_email))
+    [due] = await notifier.worker._claim(1)  # due mail is claimed all the same
+    assert due["student_no"] == other
+    notifier.worker._dead_claims_sought_at -= 60  # the interval has passed
+    [found] = await notifier.worker._claim(1)
+    assert found["_id"] == claimed["_id"]
+    await notifier.worker._deliver(found)
+    await notifier.worker._deliver(due)
+    for address in (email, other_email):
+        await wait_for_mails(sink.maildir, lambda m, a=address: a in envelope_recipients(m))
+        assert len(sink.mails_to(address)) == 1
+
+
 async def test_a_claim_that_died_after_the_point_of_no_return_is_not_sent_again(
     notifier: Notifier, sink: Sink
 ) -> None:

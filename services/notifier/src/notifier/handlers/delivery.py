@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -96,6 +98,7 @@ class DeliveryWorker:
         self.lease = timedelta(seconds=lease_seconds)
         self.concurrency = max(1, concurrency)
         self._stopping = asyncio.Event()
+        self._dead_claims_sought_at = -math.inf
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -162,7 +165,12 @@ class DeliveryWorker:
         point of no return. Two queries rather than one ``$or``: each rides its own
         index, where an ``$or`` may scan every notification ever written (and so
         would a findAndModify on the local stack's database: see ``update_by_id``).
-        The messages claimed together share a claim id."""
+        The messages claimed together share a claim id.
+
+        Dead claims are looked for at most once per poll interval: they turn up
+        only when a lease runs out (minutes after a crash), while due messages are
+        claimed one at a time as each delivery ends, and looking each time cost a
+        query per message sent."""
         now = datetime.now(UTC)
         claim_id = uuid.uuid4().hex
         claim = {
@@ -182,7 +190,7 @@ class DeliveryWorker:
             sort=[("next_attempt_at", ASCENDING)],
             limit=limit,
         )
-        if len(claimed) < limit:
+        if len(claimed) < limit and self._time_to_seek_dead_claims():
             claimed += await claim_many(
                 notifications,
                 {"status": "sending", "lease_until": {"$lt": now}},
@@ -194,6 +202,13 @@ class DeliveryWorker:
                 recheck={"committing": False},
             )
         return claimed
+
+    def _time_to_seek_dead_claims(self) -> bool:
+        now = time.monotonic()
+        if now - self._dead_claims_sought_at < self.poll_seconds:
+            return False
+        self._dead_claims_sought_at = now
+        return True
 
     async def _deliver(self, doc: dict[str, Any]) -> None:
         notifications = self.uow.db[NOTIFICATIONS]
