@@ -25,7 +25,7 @@ from documents.domain.review import (
     check_verification,
     ensure_reviewable,
 )
-from documents.offload import off_loop
+from documents.offload import STAFF, off_loop
 from documents.store import DOCUMENTS, OWNERS, PHOTOS
 
 
@@ -144,7 +144,7 @@ async def approve_photo(
         raise ReviewRefused(404, "No such photo.")
     ensure_reviewable(row["status"], what="photo")
     original = await objects.get(row["object_key"])
-    image = await off_loop(card_image, original, spec)
+    image = await off_loop(card_image, original, spec, priority=STAFF)
     digest = hashlib.sha256(image).hexdigest()
     approved_at = datetime.now(UTC)
 
