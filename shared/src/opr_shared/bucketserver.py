@@ -22,6 +22,8 @@ a deleted topic's data otherwise stayed behind, with an error in its log.
 Request headers are read without the ``email`` package's parser, which
 http.server hands them to: that parser took a fifth of this server's CPU under
 an intake, for the dozen plain headers each of the broker's requests carries.
+And a key's folder has its real path looked up once, not on every request
+(:class:`RealFolders`).
 
 Keys are folders and file names, so every key starting with ``a/b/c`` lives
 under the folder ``a/b``: walking that folder gives the same listing. Everything

@@ -168,9 +168,9 @@ class DeliveryWorker:
         The messages claimed together share a claim id.
 
         Dead claims are looked for at most once per poll interval: they turn up
-        only when a lease runs out (minutes after a crash), while due messages are
-        claimed one at a time as each delivery ends, and looking each time cost a
-        query per message sent."""
+        only when a lease runs out (minutes after a crash), while a claim of due
+        messages that comes back short (every claim, when mail trickles in) looked
+        for them each time."""
         now = datetime.now(UTC)
         claim_id = uuid.uuid4().hex
         claim = {
