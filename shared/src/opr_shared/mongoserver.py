@@ -31,7 +31,7 @@ dropped or renamed, an index first marked multikey). Other commands see a
 catalog change when they begin, as before.
 
 Likewise a collection's options (how it was created, its UUID) were read from
-storage two to four times a command: whether it is capped or a time series, its
+storage two to five times a command: whether it is capped or a time series, its
 UUID, and once more per document inserted to see that the collection exists.
 Here one command reads them once, kept beside the catalog; a command that writes
 options (creating, altering, renaming or dropping a collection) reads them from
