@@ -243,6 +243,8 @@ def _forgets_catalog(original: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             if catalog is not None:
                 _forget(catalog)
+                # A catalog write may write collection options too (see below).
+                catalog[_OPTIONS_WRITTEN] = True
 
     return write
 
@@ -310,19 +312,6 @@ def _options_once(
     return _coll_options
 
 
-def _options_writer(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def write(self: Any, *args: Any, **kwargs: Any) -> Any:
-        cache = getattr(_command, "catalog", None)
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            if cache is not None:
-                cache[_OPTIONS_WRITTEN] = True
-
-    return write
-
-
 def _ensures_known_collections(original: Callable[..., None]) -> Callable[..., None]:
     """Called for every document inserted: a collection whose options this command
     has read exists, so nothing is written; otherwise it may be created here."""
@@ -380,8 +369,9 @@ def patch_collection_options() -> bool:
         return True  # already installed
     Storage._coll_options = _options_once(Storage._coll_options)
     Storage._ensure_collection = _ensures_known_collections(Storage._ensure_collection)
-    for name in (*OPTIONS_WRITERS, *CATALOG_WRITERS):
-        setattr(Storage, name, _options_writer(getattr(Storage, name)))
+    # The catalog writers already mark options written (``_forgets_catalog``).
+    for name in OPTIONS_WRITERS:
+        setattr(Storage, name, _forgets_catalog(getattr(Storage, name)))
     return True
 
 
