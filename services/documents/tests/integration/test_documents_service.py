@@ -15,10 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
+from documents.domain.photo import PhotoSpec, card_image
 from documents.handlers.orphans import OrphanSweeper
 from documents.main import create_app
 from documents.settings import Settings
-from documents.store import CONTENT_LINKS, DOCUMENTS, OWNERS, PHOTOS
+from documents.store import CARD_IMAGE, CONTENT_LINKS, DOCUMENTS, OWNERS, PHOTOS
 from fastapi import FastAPI
 from opr_shared.auth import (
     Role,
@@ -489,6 +490,76 @@ async def test_a_good_photo_waits_for_the_card_office_who_approve_it_with_the_ca
     assert len(image) < 100_000
     assert hashlib.sha256(image).hexdigest() == event.card_image_sha256
     assert base64.b64decode(approval.payload["card_image_jpeg_base64"]) == image
+
+
+async def test_the_card_image_made_at_the_check_goes_with_the_approval_and_no_further(
+    svc: DocumentsService, samples: Any
+) -> None:
+    """A photo's card image is made as it is checked and kept on its row until the
+    card office decides; the approval sends that one without reading the file (it
+    is gone from the bucket here). A row without one, or with one of other card
+    dimensions, has it made from the file as before."""
+    spec = PhotoSpec()
+    data = samples.face_photo()
+    expected = card_image(data, spec)
+
+    async def submitted(student_no: str, photo: bytes = data) -> str:
+        answer = await svc.submit_photo(student_no, photo)
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["id"])
+
+    async def row(photo_id: str) -> dict[str, Any]:
+        found = await svc.runtime.db[PHOTOS].find_one({"_id": photo_id})
+        assert found is not None
+        return found
+
+    async def approved_image(student_no: str, photo_id: str) -> bytes:
+        answer = await svc.http.post(
+            f"/api/documents/photos/{photo_id}/approve", headers=card_office()
+        )
+        assert answer.status_code == 200, answer.text
+        assert CARD_IMAGE not in answer.json()
+        [approval] = [e for e in await svc.published(student_no) if e.event_type == "PhotoApproved"]
+        return PhotoApproved.model_validate(approval.payload).card_image()
+
+    objects = svc.runtime.objects
+    assert objects is not None
+
+    made = new_student_no()
+    await svc.admit(made)
+    photo_id = await submitted(made)
+    assert (await row(photo_id))[CARD_IMAGE] == expected
+    queue = await svc.http.get(
+        f"/api/documents/queue?kind=photo&student_no={made}", headers=card_office()
+    )
+    assert [i["id"] for i in queue.json()["items"]] == [photo_id]
+    await objects.remove((await row(photo_id))["object_key"])
+    assert await approved_image(made, photo_id) == expected
+    assert CARD_IMAGE not in await row(photo_id)
+
+    for stored in (None, card_image(data, PhotoSpec(card_width=200, card_height=250))):
+        older = new_student_no()
+        await svc.admit(older)
+        photo_id = await submitted(older)
+        change = {"$unset": {CARD_IMAGE: ""}} if stored is None else {"$set": {CARD_IMAGE: stored}}
+        await svc.runtime.db[PHOTOS].update_one({"_id": photo_id}, change)
+        assert await approved_image(older, photo_id) == expected
+
+    # Rejected or superseded, a photo keeps no card image.
+    decided = new_student_no()
+    await svc.admit(decided)
+    first = await submitted(decided)
+    second = await submitted(decided, samples.jpeg(samples.portrait().resize((560, 700))))
+    assert (await row(first))["status"] == "superseded"
+    assert CARD_IMAGE not in await row(first)
+    assert CARD_IMAGE in await row(second)
+    rejected = await svc.http.post(
+        f"/api/documents/photos/{second}/reject",
+        json={"reason": "The photo is not recent."},
+        headers=card_office(),
+    )
+    assert rejected.status_code == 200, rejected.text
+    assert CARD_IMAGE not in await row(second)
 
 
 async def test_a_failing_photo_is_refused_with_every_reason_and_not_stored(

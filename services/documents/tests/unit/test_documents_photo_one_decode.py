@@ -14,7 +14,13 @@ from documents.domain.content import (
     inspect_decoded,
     inspect_file,
 )
-from documents.domain.photo import PhotoSpec, check_photo, inspect_photo
+from documents.domain.photo import (
+    PhotoSpec,
+    card_image,
+    card_image_fits,
+    check_photo,
+    inspect_photo,
+)
 from PIL import Image
 
 SPEC = PhotoSpec()
@@ -40,11 +46,38 @@ def photos(samples: Any) -> dict[str, bytes]:
     }
 
 
-def test_one_decode_gives_what_the_two_separate_steps_give(samples: Any) -> None:
+def test_one_decode_gives_what_the_separate_steps_give(samples: Any) -> None:
     for name, data in photos(samples).items():
-        inspected, verdict = inspect_photo(data, LIMITS, SPEC)
+        inspected, verdict, card = inspect_photo(data, LIMITS, SPEC)
         assert inspected == inspect_file(data, allowed=PHOTO_TYPES, limits=LIMITS), name
         assert verdict == check_photo(data, SPEC), name
+        # The card image of a photo that passes, byte for byte what the approval made.
+        assert card == (card_image(data, SPEC) if verdict.passed else None), name
+    assert (
+        sum(inspect_photo(data, LIMITS, SPEC)[2] is None for data in photos(samples).values()) == 1
+    )
+
+
+def test_a_photo_too_narrow_for_the_card_is_decoded_again_for_it(
+    samples: Any, opened: list[str]
+) -> None:
+    """The card image is cut from the checks' decode when that has twice the card's
+    width (a phone photo: see the next test, opened once); a smaller decode is
+    not enough, and the file is decoded again at full size for the card."""
+    small = samples.face_photo()  # 480x600, narrower than twice the card's 300
+    opened.clear()
+    inspect_photo(small, LIMITS, SPEC)
+    assert opened == ["JPEG", "JPEG"]
+
+
+def test_a_card_image_fits_the_specification_it_was_made_for(samples: Any) -> None:
+    data = samples.face_photo()
+    card = card_image(data, SPEC)
+    assert card_image_fits(card, SPEC)
+    assert not card_image_fits(card, PhotoSpec(card_width=200, card_height=250))
+    assert not card_image_fits(card, PhotoSpec(card_max_bytes=len(card) - 1))
+    assert not card_image_fits(samples.png(samples.portrait().resize((300, 375))), SPEC)
+    assert not card_image_fits(b"not an image", SPEC)
 
 
 @pytest.fixture
@@ -79,10 +112,10 @@ def test_a_jpeg_is_opened_once(samples: Any, opened: list[str]) -> None:
 def test_a_png_is_decoded_once_and_its_checksums_still_verified(
     samples: Any, opened: list[str]
 ) -> None:
-    data = samples.png(samples.portrait())
+    data = samples.png(samples.portrait().resize((640, 800)))
     opened.clear()
     inspect_photo(data, LIMITS, SPEC)
-    assert opened == ["PNG", "PNG"]  # decoded, then verified
+    assert opened == ["PNG", "PNG"]  # decoded (the card image cut from it), then verified
 
 
 def test_the_decode_keeps_enough_pixels_for_the_checks_and_no_more(samples: Any) -> None:

@@ -1,12 +1,14 @@
 """Photos are checked on several threads at once. OpenCV's algorithms must not be
 shared between threads (a shared cascade classifier sometimes found no face in a
-good photo under load), so every thread has its own face detector."""
+good photo under load), so every thread has its own face detector; and OpenCV
+does not split a search across threads of its own besides."""
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 from documents.domain.photo import PhotoSpec, _face_detector, check_photo
 from opr_shared.testing.samples import face_photo
 
@@ -29,3 +31,8 @@ def test_concurrent_checks_of_one_good_photo_all_pass() -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
         verdicts = list(pool.map(lambda _: check_photo(photo, PhotoSpec()), range(24)))
     assert [[p.code for p in v.problems] for v in verdicts if not v.passed] == []
+
+
+def test_opencv_searches_on_the_calling_thread_only() -> None:
+    # Its default is a pool of one thread per core, next to the service's own two.
+    assert cv2.getNumThreads() == 1

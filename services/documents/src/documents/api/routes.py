@@ -40,7 +40,7 @@ from documents.domain.photo import PhotoSpec, inspect_photo
 from documents.domain.review import ReviewRefused
 from documents.handlers import links, queue, review, uploads
 from documents.offload import off_loop
-from documents.store import CONTENT_LINKS, DOCUMENTS, PHOTOS
+from documents.store import CONTENT_LINKS, DOCUMENTS, PHOTOS, WITHOUT_CARD_IMAGE
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def build_router(rules: UploadRules) -> APIRouter:
         upload = await read_upload(request, max_bytes=rules.photo_limits.max_bytes)
         try:
             filename = display_name(upload.filename)
-            inspected, verdict = await off_loop(
+            inspected, verdict, card = await off_loop(
                 inspect_photo, upload.data, rules.photo_limits, rules.photo_spec
             )
         except UploadRefused as exc:
@@ -313,6 +313,7 @@ def build_router(rules: UploadRules) -> APIRouter:
                     "width": verdict.width,
                     "height": verdict.height,
                 },
+                card_image=card,
             )
         except uploads.NotAdmitted:
             raise _not_admitted() from None
@@ -323,7 +324,7 @@ def build_router(rules: UploadRules) -> APIRouter:
         cursor = (
             _runtime(request)
             .db[PHOTOS]
-            .find({"student_no": student.student_no})
+            .find({"student_no": student.student_no}, WITHOUT_CARD_IMAGE)
             .sort("version", -1)
             .limit(100)
         )

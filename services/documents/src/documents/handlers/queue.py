@@ -9,7 +9,7 @@ from opr_shared.store.mongo import Document
 
 from documents.domain.calendar import holidays_between
 from documents.domain.review import HONG_KONG, queue_age
-from documents.store import DOCUMENTS, PHOTOS
+from documents.store import DOCUMENTS, PHOTOS, WITHOUT_CARD_IMAGE
 
 Kind = Literal["document", "photo"]
 
@@ -37,7 +37,7 @@ async def list_queue(
         selector["student_no"] = student_no
     if doc_type is not None and kind == "document":
         selector["doc_type"] = doc_type
-    cursor = db[collection].find(selector).sort(submitted, 1).limit(limit)
+    cursor = db[collection].find(selector, WITHOUT_CARD_IMAGE).sort(submitted, 1).limit(limit)
     today = now.astimezone(HONG_KONG).date()
     # Last year's and this year's: an item waiting longer is overdue either way.
     closed = holidays_between(today.replace(year=today.year - 1, month=1, day=1), today)

@@ -18,7 +18,7 @@ from opr_shared.events.catalogue import (
 from opr_shared.store.mongo import Document, Transaction, UnitOfWork
 from opr_shared.store.objects import ObjectStore
 
-from documents.domain.photo import PhotoSpec, card_image
+from documents.domain.photo import PhotoSpec, card_image, card_image_fits
 from documents.domain.review import (
     ReviewRefused,
     ReviewStatus,
@@ -26,7 +26,7 @@ from documents.domain.review import (
     ensure_reviewable,
 )
 from documents.offload import STAFF, off_loop
-from documents.store import DOCUMENTS, OWNERS, PHOTOS
+from documents.store import CARD_IMAGE, DOCUMENTS, OWNERS, PHOTOS
 
 
 async def _pending(tx: Transaction, collection: str, item_id: uuid.UUID, what: str) -> Document:
@@ -138,13 +138,20 @@ async def approve_photo(
     Idempotency key: the photo id with its state (a repeated approve is a 409).
     Side effects: the row becomes ``approved``; PhotoApproved carrying the
     normalised card JPEG inline, so the card service never reads this bucket.
+
+    The card image is the one made when the photo was checked; a row without
+    one, or with one made to other card dimensions, has it made now from the file.
     """
     row = await uow.db[PHOTOS].find_one({"_id": str(photo_id)})
     if row is None:
         raise ReviewRefused(404, "No such photo.")
     ensure_reviewable(row["status"], what="photo")
-    original = await objects.get(row["object_key"])
-    image = await off_loop(card_image, original, spec, priority=STAFF)
+    made: bytes | None = row.get(CARD_IMAGE)
+    if made is not None and card_image_fits(made, spec):
+        image = made
+    else:
+        original = await objects.get(row["object_key"])
+        image = await off_loop(card_image, original, spec, priority=STAFF)
     digest = hashlib.sha256(image).hexdigest()
     approved_at = datetime.now(UTC)
 
@@ -159,9 +166,10 @@ async def approve_photo(
         }
         await tx.db[PHOTOS].update_one(
             {"_id": current["_id"], "status": ReviewStatus.PENDING.value},
-            {"$set": changes},
+            {"$set": changes, "$unset": {CARD_IMAGE: ""}},
             session=tx.session,
         )
+        current.pop(CARD_IMAGE, None)
         tx.publish(
             PhotoApproved(
                 photo_id=photo_id,
@@ -198,9 +206,10 @@ async def reject_photo(
         }
         await tx.db[PHOTOS].update_one(
             {"_id": row["_id"], "status": ReviewStatus.PENDING.value},
-            {"$set": changes},
+            {"$set": changes, "$unset": {CARD_IMAGE: ""}},
             session=tx.session,
         )
+        row.pop(CARD_IMAGE, None)
         tx.publish(
             PhotoRejected(
                 photo_id=photo_id,

@@ -26,7 +26,7 @@ from opr_shared.store.objects import ObjectStore
 from documents.domain.content import InspectedFile
 from documents.domain.photo import PhotoProblem
 from documents.domain.review import ReviewStatus
-from documents.store import DOCUMENTS, OWNERS, PHOTO_CHECKS, PHOTOS
+from documents.store import CARD_IMAGE, DOCUMENTS, OWNERS, PHOTO_CHECKS, PHOTOS
 
 SYSTEM = "system"
 
@@ -178,8 +178,12 @@ async def submit_photo(
     height: int,
     filename: str | None,
     checks: dict[str, Any] | None = None,
+    card_image: bytes | None = None,
 ) -> Document:
     """Store a card photo that passed the automatic checks, for the card office.
+
+    ``card_image``, made as the photo was checked, is kept on the row for the
+    approval (which otherwise reads the file back and makes it then).
 
     Idempotency key: none: every submission is a new version (unique
     ``(student_no, version)``). Side effects: one object in the bucket; a
@@ -196,7 +200,10 @@ async def submit_photo(
         version = await _next_version(tx, student_no, "photo_version")
         await tx.db[PHOTOS].update_many(
             {"student_no": student_no, "status": ReviewStatus.PENDING},
-            {"$set": {"status": ReviewStatus.SUPERSEDED, "superseded_by": str(photo_id)}},
+            {
+                "$set": {"status": ReviewStatus.SUPERSEDED, "superseded_by": str(photo_id)},
+                "$unset": {CARD_IMAGE: ""},
+            },
             session=tx.session,
         )
         row: Document = {
@@ -215,6 +222,8 @@ async def submit_photo(
         }
         if checks is not None:
             row["checks"] = checks
+        if card_image is not None:
+            row[CARD_IMAGE] = card_image
         await tx.db[PHOTOS].insert_one(row, session=tx.session)
         tx.publish(
             PhotoSubmitted(

@@ -4,7 +4,9 @@
   per-student version counters (``versions.<doc_type>``, ``photo_version``).
 - ``documents``: one per uploaded version; the file is in the bucket under
   ``object_key`` (chosen by the service).
-- ``photos``: one per stored card photo version.
+- ``photos``: one per stored card photo version; while it waits for the card
+  office, its card image too (``card_image``, made as the photo was checked),
+  removed once the photo is approved, rejected or superseded.
 - ``photo_checks``: automatic photo refusals (no file kept), for the record.
 - ``content_links``: short-lived links for staff to open a file; only the
   SHA-256 of the link token is stored; expired rows are removed by a TTL index.
@@ -19,6 +21,11 @@ DOCUMENTS = "documents"
 PHOTOS = "photos"
 PHOTO_CHECKS = "photo_checks"
 CONTENT_LINKS = "content_links"
+
+#: A pending photo's card image (JPEG bytes), until the card office decides.
+CARD_IMAGE = "card_image"
+#: A projection leaving it out, for reads that list photos.
+WITHOUT_CARD_IMAGE = {CARD_IMAGE: 0}
 
 INDEXES: dict[str, list[IndexModel]] = {
     OWNERS: [IndexModel([("intake_year", ASCENDING)])],
