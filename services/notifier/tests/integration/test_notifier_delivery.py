@@ -416,6 +416,72 @@ async def test_due_messages_are_claimed_together_as_many_as_there_are_places(
         assert len(sink.mails_to(email)) == 1
 
 
+async def test_mail_queued_up_is_claimed_a_round_ahead_and_sent_once_each(
+    notifier: Notifier, sink: Sink
+) -> None:
+    """With more mail due than places, each claim takes a round of messages ahead
+    (not one per place freed), never more than ``concurrency`` are sent at once,
+    and every message claimed is sent, once."""
+    worker = notifier.worker
+    assert worker.concurrency == 4
+    students = [student() for _ in range(14)]
+    for number, email in students:
+        await notifier.consume(invitation(number, email))
+    claims: list[int] = []
+    in_flight = peak = 0
+    claim, deliver = worker._claim, worker._deliver
+
+    async def counted_claim(limit: int) -> list[dict[str, Any]]:
+        docs = await claim(limit)
+        claims.append(len(docs))
+        return docs
+
+    async def counted_deliver(doc: dict[str, Any]) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            await deliver(doc)
+        finally:
+            in_flight -= 1
+
+    worker._claim = counted_claim  # type: ignore[method-assign]
+    worker._deliver = counted_deliver  # type: ignore[method-assign]
+    assert await worker.deliver_due() == 14
+    # Eight, then (once those have started) the places free and four more: [8, 4, 2],
+    # [8, 5, 1], [8, 6] as deliveries end. A claim for each place freed made it
+    # [4, 1, 1, ..., 1]: 11 claims.
+    assert claims[0] == 8
+    assert sum(claims) == 14
+    assert len(claims) <= 3
+    assert peak == 4
+    for _number, email in students:
+        await wait_for_mails(sink.maildir, lambda m, email=email: email in envelope_recipients(m))
+        assert len(sink.mails_to(email)) == 1
+    assert await notifier.db[NOTIFICATIONS].count_documents({"status": "sent"}) == 14
+
+
+async def test_a_stopping_worker_sends_what_it_claimed_and_claims_no_more(
+    notifier: Notifier, sink: Sink
+) -> None:
+    worker = notifier.worker
+    students = [student() for _ in range(10)]
+    for number, email in students:
+        await notifier.consume(invitation(number, email))
+    claim = worker._claim
+
+    async def claim_then_stop(limit: int) -> list[dict[str, Any]]:
+        docs = await claim(limit)
+        await worker.stop()
+        return docs
+
+    worker._claim = claim_then_stop  # type: ignore[method-assign]
+    assert await worker.deliver_due() == 8
+    sent = await notifier.db[NOTIFICATIONS].find({"status": "sent"}).to_list()
+    assert len(sent) == 8
+    assert await notifier.db[NOTIFICATIONS].count_documents({"status": "pending"}) == 2
+
+
 async def test_dead_claims_are_sought_once_per_poll_interval_and_due_mail_always(
     notifier: Notifier, sink: Sink
 ) -> None:
