@@ -14,6 +14,11 @@ class Settings(ServiceSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout_seconds: float = 10.0
+    smtp_local_hostname: str | None = Field(
+        default=None,
+        description="The name the notifier gives itself in EHLO; by default the machine's "
+        "fully qualified name, looked up once.",
+    )
     mail_from: str = "Academic Registry <registry@university.example>"
     enquiry_email: str = Field(
         default="progreg@university.example",

@@ -10,12 +10,15 @@ never delivers a message whose DATA was not terminated, so:
   database has answered): the message is never sent twice, and the rare one
   lost in that gap is flagged unconfirmed for staff to resend.
 
-One message, one connection: the volumes here are modest.
+One message, one connection: the volumes here are modest. The name given in
+EHLO is looked up once per process, not for every connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 
@@ -48,11 +51,23 @@ def data_payload(raw: bytes) -> bytes:
 
 
 def smtp_sender(settings: Settings) -> Send:
+    # The EHLO name. Left to the client, it is looked up (socket.getfqdn, a
+    # resolver call on a thread of its own) for every connection.
+    hostname: list[str] = [settings.smtp_local_hostname] if settings.smtp_local_hostname else []
+    looking_up = asyncio.Lock()
+
+    async def local_hostname() -> str:
+        async with looking_up:  # the first deliveries of a batch start together
+            if not hostname:
+                hostname.append(await asyncio.to_thread(socket.getfqdn))
+        return hostname[0]
+
     async def send(
         message: EmailMessage, sender: str, recipients: list[str], commit: Commit
     ) -> None:
         raw = flatten_message(message, utf8=False, cte_type="7bit")
         client = aiosmtplib.SMTP(
+            local_hostname=await local_hostname(),
             hostname=settings.smtp_host,
             port=settings.smtp_port,
             start_tls=settings.smtp_starttls,
