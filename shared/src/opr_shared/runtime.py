@@ -174,7 +174,11 @@ class ServiceRuntime:
         self.subscriptions = subscriptions or Subscriptions(self.service)
         self.indexes = {**plumbing_indexes(), **(indexes or {})}
         self.on_start = on_start
-        self.mongo = make_client(settings.mongodb_uri.get_secret_value(), self.service)
+        self.mongo = make_client(
+            settings.mongodb_uri.get_secret_value(),
+            self.service,
+            max_pool_size=settings.mongodb_max_pool_size,
+        )
         self.db = self.mongo[settings.database_name]
         self.uow = UnitOfWork(self.mongo, settings.database_name, self.service)
         self.objects: ObjectStore | None = None

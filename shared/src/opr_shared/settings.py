@@ -62,6 +62,14 @@ class ServiceSettings(BaseSettings):
 
     mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27117/?directConnection=true")
     mongodb_database: str | None = None
+    mongodb_max_pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Connections this process opens to the database at most; requests beyond"
+            " wait for one to free up (unset: the driver's default, 100)."
+        ),
+    )
 
     s3_endpoint: str | None = None
     s3_access_key: SecretStr = SecretStr("dev")

@@ -70,6 +70,15 @@ TUNING: dict[str, dict[str, str]] = {"documents": {"MALLOC_MMAP_THRESHOLD_": "26
 # How long a service's outbox relay, woken by a commit, waits for more (service_env).
 LOCAL_OUTBOX_LINGER_SECONDS = "0.2"
 
+# Database connections per service process (service_env). The local database
+# serves each connection on a thread of its own and runs one command at a time
+# under its storage lock: commands beyond that wait on the lock, and the threads
+# waking and waiting cost it CPU (64 connections busy at once took 1.1 ms of its
+# CPU for a find and a one-update transaction, 8 took 0.74, 4 took 0.48). A
+# thousand-student intake with eight per service used 11 % less database CPU
+# than with the driver's default of a hundred.
+LOCAL_MONGODB_MAX_POOL_SIZE = "8"
+
 # Services whose consumer runs in a process of its own, "<service>-consumer", as a
 # second replica consuming apart from the requests would: documents' uploads
 # (photo checks, megabyte bodies) held its consumer back when the two shared a
@@ -384,6 +393,7 @@ class Stack:
         # cut its CPU by a fifth, and the database's relay reads and writes, for
         # 1,000 students at once. Set in the environment, another value wins.
         env.setdefault("OUTBOX_LINGER_SECONDS", LOCAL_OUTBOX_LINGER_SECONDS)
+        env.setdefault("MONGODB_MAX_POOL_SIZE", LOCAL_MONGODB_MAX_POOL_SIZE)
         env.update(TUNING.get(name, {}))
         if name in self.consumes_apart:
             env["CONSUMER_ENABLED"] = "false"  # its consumer process consumes

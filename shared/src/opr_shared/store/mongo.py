@@ -75,8 +75,15 @@ MAX_IDLE_SECONDS = 60.0
 
 
 def make_client(
-    uri: str, app_name: str, *, max_idle_seconds: float = MAX_IDLE_SECONDS
+    uri: str,
+    app_name: str,
+    *,
+    max_idle_seconds: float = MAX_IDLE_SECONDS,
+    max_pool_size: int | None = None,
 ) -> AsyncMongoClient[Document]:
+    """A client with the services' options; ``max_pool_size`` caps its connections
+    (None: the driver's default, or what ``uri`` says)."""
+    pool: dict[str, Any] = {} if max_pool_size is None else {"maxPoolSize": max_pool_size}
     return AsyncMongoClient(
         uri,
         appname=app_name,
@@ -84,6 +91,7 @@ def make_client(
         uuidRepresentation="standard",
         serverSelectionTimeoutMS=5000,
         maxIdleTimeMS=int(max_idle_seconds * 1000),
+        **pool,
     )
 
 
