@@ -230,3 +230,74 @@ async def test_a_batch_meeting_a_conflict_is_not_run_again_whole(uow: UnitOfWork
     assert await uow.db["counters"].find_one({"_id": "own"}) is None  # rolled back
     assert (await uow.db["counters"].find_one({"_id": "shared"}) or {})["n"] == 10
     assert await uow.db["processed_events"].count_documents({}) == 0
+
+
+async def test_work_run_together_commits_once_each_event_caused_by_its_own_cause(
+    uow: UnitOfWork,
+) -> None:
+    registration = UnitOfWork(uow.client, uow.db.name, "registration")
+    causes = [f"cause-{n}" for n in range(3)]
+
+    def step(n: int) -> Any:
+        async def work(tx: Transaction) -> int:
+            await tx.db["log"].insert_one({"step": n}, session=tx.session)
+            tx.publish(
+                IntakeScheduled(
+                    intake_year=2040 + n,
+                    registration_deadline=datetime(2040, 8, 14, 9, tzinfo=UTC),
+                    term_start=date(2040, 9, 1),
+                    age_cutoff=date(2040, 9, 1),
+                ),
+                subject=f"intake:{2040 + n}",
+            )
+            return n * 10
+
+        return work
+
+    results = await registration.run_together([(step(n), causes[n]) for n in range(3)])
+    assert results == [0, 10, 20]
+    assert sample("units_of_work_total", service="registration", outcome="committed") >= 1
+    outbox = await uow.db["outbox"].find({}).sort("seq", 1).to_list()
+    assert [Envelope.from_bytes(bytes(r["value"])).causation_id for r in outbox] == causes
+    assert await uow.db["processed_events"].count_documents({}) == 0  # no consumed event
+
+    # One that fails leaves nothing of the others.
+    async def refuse(tx: Transaction) -> int:
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        await registration.run_together([(step(5), "cause-5"), (refuse, "cause-6")])
+    assert await uow.db["log"].count_documents({}) == 3
+    assert await uow.db["outbox"].count_documents({}) == 3
+
+
+async def test_work_run_together_runs_again_whole_after_a_conflict(uow: UnitOfWork) -> None:
+    await uow.db["counters"].insert_one({"_id": "shared", "n": 0})
+    runs: list[str] = []
+
+    def step(name: str, doc_id: str) -> Any:
+        async def work(tx: Transaction) -> None:
+            runs.append(name)
+            await tx.db["counters"].update_one(
+                {"_id": doc_id}, {"$inc": {"n": 1}}, upsert=True, session=tx.session
+            )
+
+        return work
+
+    async with uow.client.start_session() as other:
+        await other.start_transaction()
+        await uow.db["counters"].update_one({"_id": "shared"}, {"$inc": {"n": 10}}, session=other)
+
+        async def commit_soon() -> None:
+            await asyncio.sleep(0.3)
+            await other.commit_transaction()
+
+        committing = asyncio.create_task(commit_soon())
+        await uow.run_together([(step("first", "own"), None), (step("second", "shared"), None)])
+        await committing
+    # Met the other transaction's change at least once, then ran again whole.
+    assert runs[:2] == ["first", "second"]
+    assert len(runs) >= 4
+    assert len(runs) % 2 == 0
+    assert (await uow.db["counters"].find_one({"_id": "own"}) or {})["n"] == 1
+    assert (await uow.db["counters"].find_one({"_id": "shared"}) or {})["n"] == 11

@@ -461,6 +461,99 @@ async def test_mail_queued_up_is_claimed_a_round_ahead_and_sent_once_each(
     assert await notifier.db[NOTIFICATIONS].count_documents({"status": "sent"}) == 14
 
 
+async def _recorded_sends(notifier: Notifier) -> dict[str, Envelope]:
+    """NotificationSent in the outbox, by notification id."""
+    rows = await notifier.db[OUTBOX].find({"event_type": "NotificationSent"}).to_list()
+    envelopes = [Envelope.from_bytes(bytes(row["value"])) for row in rows]
+    return {str(e.payload["notification_id"]): e for e in envelopes}
+
+
+async def test_deliveries_finishing_together_are_recorded_in_one_transaction(
+    notifier: Notifier, sink: Sink
+) -> None:
+    """Eight deliveries whose mail server answers at the same moment: the first
+    is recorded on its own, the seven that finish meanwhile in one transaction
+    (eight transactions before), each with its own NotificationSent caused by its
+    own event."""
+    worker = notifier.worker
+    students = [student() for _ in range(8)]
+    for number, email in students:
+        await notifier.consume(invitation(number, email))
+    docs = await worker._claim(8)
+    assert len(docs) == 8
+    answer = asyncio.Event()
+    send = worker.send
+
+    async def held_send(message: Any, sender: str, recipients: list[str], commit: Any) -> None:
+        await answer.wait()
+        await send(message, sender, recipients, commit)
+
+    worker.send = held_send
+    transactions: list[int] = []
+    run, run_together = notifier.uow.run, notifier.uow.run_together
+
+    async def counted_run(work: Any, **kwargs: Any) -> Any:
+        transactions.append(1)
+        return await run(work, **kwargs)
+
+    async def counted_together(steps: Any) -> Any:
+        transactions.append(len(steps))
+        return await run_together(steps)
+
+    notifier.uow.run = counted_run  # type: ignore[method-assign]
+    notifier.uow.run_together = counted_together  # type: ignore[method-assign]
+    deliveries = [asyncio.create_task(worker._deliver(doc)) for doc in docs]
+    await asyncio.sleep(0.1)
+    answer.set()
+    await asyncio.gather(*deliveries)
+    assert sum(transactions) == 8
+    assert len(transactions) < 8
+    assert max(transactions) > 1
+    sent = (
+        await notifier.db[NOTIFICATIONS].find({"_id": {"$in": [d["_id"] for d in docs]}}).to_list()
+    )
+    assert {d["status"] for d in sent} == {"sent"}
+    assert {d["attempts"] for d in sent} == {1}
+    recorded = await _recorded_sends(notifier)
+    assert set(recorded) == {d["_id"] for d in docs}
+    for doc in docs:
+        assert recorded[doc["_id"]].causation_id == str(doc["cause_event_id"])
+    for _number, email in students:
+        await wait_for_mails(sink.maildir, lambda m, email=email: email in envelope_recipients(m))
+        assert len(sink.mails_to(email)) == 1
+
+
+async def test_deliveries_recorded_one_by_one_when_recording_them_together_fails(
+    notifier: Notifier, sink: Sink
+) -> None:
+    worker = notifier.worker
+    students = [student() for _ in range(6)]
+    for number, email in students:
+        await notifier.consume(invitation(number, email))
+    docs = await worker._claim(6)
+    answer = asyncio.Event()
+    send = worker.send
+
+    async def held_send(message: Any, sender: str, recipients: list[str], commit: Any) -> None:
+        await answer.wait()
+        await send(message, sender, recipients, commit)
+
+    async def failing_together(steps: Any) -> Any:
+        raise RuntimeError("the shared transaction failed")
+
+    worker.send = held_send
+    notifier.uow.run_together = failing_together  # type: ignore[method-assign]
+    deliveries = [asyncio.create_task(worker._deliver(doc)) for doc in docs]
+    await asyncio.sleep(0.1)
+    answer.set()
+    await asyncio.gather(*deliveries)
+    sent = (
+        await notifier.db[NOTIFICATIONS].find({"_id": {"$in": [d["_id"] for d in docs]}}).to_list()
+    )
+    assert {(d["status"], d["confirmed"]) for d in sent} == {("sent", True)}
+    assert set(await _recorded_sends(notifier)) == {d["_id"] for d in docs}
+
+
 async def test_a_stopping_worker_sends_what_it_claimed_and_claims_no_more(
     notifier: Notifier, sink: Sink
 ) -> None:

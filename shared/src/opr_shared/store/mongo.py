@@ -295,6 +295,15 @@ class UnitOfWork:
         results = await self._transact([(work, handled_event_id, causation_id)])
         return cast(T, results[0])
 
+    async def run_together(
+        self, steps: Sequence[tuple[Callable[[Transaction], Awaitable[T]], str | None]]
+    ) -> list[T]:
+        """Run several pieces of work in ONE transaction, in order, each ``(work,
+        causation id)`` with its own :class:`Transaction` (its events are caused by
+        that id); a conflict runs them all again. One commit for work that would
+        otherwise take one each."""
+        return await self._transact([(work, None, cause) for work, cause in steps])
+
     async def run_events(
         self, steps: Sequence[tuple[uuid.UUID, Callable[[Transaction], Awaitable[object]]]]
     ) -> None:

@@ -32,6 +32,8 @@ import re
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -49,6 +51,8 @@ log = logging.getLogger(__name__)
 
 _ADDRESS = re.compile(r"[^\s<>@,;:\"']+@[^\s<>@,;:\"']+")
 LOG_KEEP = 30
+# Deliveries recorded as sent in one transaction at most.
+MARK_BATCH = 32
 
 __all__ = ["DeliveryWorker", "Send", "redact", "to_email"]
 
@@ -100,6 +104,9 @@ class DeliveryWorker:
         self.concurrency = max(1, concurrency)
         self._stopping = asyncio.Event()
         self._dead_claims_sought_at = -math.inf
+        # Deliveries waiting to be recorded as sent, and the task recording them.
+        self._to_mark: list[_Mark] = []
+        self._marking: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -247,6 +254,61 @@ class DeliveryWorker:
         await self._mark_sent(doc, confirmed=True)
 
     async def _mark_sent(self, doc: dict[str, Any], *, confirmed: bool, note: str = "") -> None:
+        """Record ``doc`` as sent with NotificationSent; returns once committed.
+
+        Deliveries that finish while a record is being written are recorded
+        together in the next transaction (one commit and one outbox write for
+        all of them, rather than a transaction each); a delivery finishing on its
+        own is recorded at once. Should that shared transaction fail, each is
+        recorded in a transaction of its own, so one cannot hold back the others."""
+        mark = _Mark(doc, confirmed, note, asyncio.get_running_loop().create_future())
+        self._to_mark.append(mark)
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.create_task(self._record_marks())
+        await asyncio.shield(mark.done)
+
+    async def _record_marks(self) -> None:
+        batch: list[_Mark] = []
+        try:
+            while self._to_mark:
+                batch, self._to_mark = self._to_mark[:MARK_BATCH], self._to_mark[MARK_BATCH:]
+                await self._record(batch)
+        except BaseException as exc:  # cancelled: nobody may be left waiting
+            for m in [*batch, *self._to_mark]:
+                m.settle(exc)
+            self._to_mark = []
+            raise
+
+    async def _record(self, batch: list[_Mark]) -> None:
+        try:
+            if len(batch) == 1:
+                await self._mark_one(batch[0])
+            else:
+                await self.uow.run_together(
+                    [(self._marking_work(m), m.doc["cause_event_id"]) for m in batch]
+                )
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].settle(exc)
+                return
+            log.warning("recording deliveries together failed; one at a time", exc_info=exc)
+            for m in batch:
+                try:
+                    await self._mark_one(m)
+                except Exception as one_exc:
+                    m.settle(one_exc)
+                else:
+                    m.settle()
+            return
+        for m in batch:
+            m.settle()
+
+    async def _mark_one(self, mark: _Mark) -> None:
+        await self.uow.run(self._marking_work(mark), causation_id=mark.doc["cause_event_id"])
+
+    def _marking_work(self, mark: _Mark) -> Callable[[Transaction], Awaitable[None]]:
+        doc, confirmed, note = mark.doc, mark.confirmed, mark.note
+
         async def mark_sent(tx: Transaction) -> None:
             now = datetime.now(UTC)
             result = await tx.db[NOTIFICATIONS].update_one(
@@ -282,7 +344,7 @@ class DeliveryWorker:
                 subject=doc["student_no"],
             )
 
-        await self.uow.run(mark_sent, causation_id=doc["cause_event_id"])
+        return mark_sent
 
     async def _failed(self, doc: dict[str, Any], error: str) -> None:
         attempts = doc["attempts"] + 1
@@ -324,6 +386,24 @@ class DeliveryWorker:
                 )
 
         await self.uow.run(record, causation_id=doc["cause_event_id"])
+
+
+@dataclass
+class _Mark:
+    """A delivery waiting to be recorded as sent."""
+
+    doc: dict[str, Any]
+    confirmed: bool
+    note: str
+    done: asyncio.Future[None]
+
+    def settle(self, error: BaseException | None = None) -> None:
+        if self.done.done():
+            return
+        if error is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(error)
 
 
 def _report(finished: set[asyncio.Task[None]]) -> None:
