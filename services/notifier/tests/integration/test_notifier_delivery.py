@@ -472,9 +472,9 @@ async def test_deliveries_finishing_together_are_recorded_in_one_transaction(
     notifier: Notifier, sink: Sink
 ) -> None:
     """Eight deliveries whose mail server answers at the same moment: the first
-    is recorded on its own, the seven that finish meanwhile in one transaction
-    (eight transactions before), each with its own NotificationSent caused by its
-    own event."""
+    is recorded on its own, those that finish meanwhile together (eight
+    transactions before), each with its own NotificationSent caused by its own
+    event."""
     worker = notifier.worker
     students = [student() for _ in range(8)]
     for number, email in students:
@@ -538,7 +538,10 @@ async def test_deliveries_recorded_one_by_one_when_recording_them_together_fails
         await answer.wait()
         await send(message, sender, recipients, commit)
 
+    tried_together: list[int] = []
+
     async def failing_together(steps: Any) -> Any:
+        tried_together.append(len(steps))
         raise RuntimeError("the shared transaction failed")
 
     worker.send = held_send
@@ -550,6 +553,7 @@ async def test_deliveries_recorded_one_by_one_when_recording_them_together_fails
     sent = (
         await notifier.db[NOTIFICATIONS].find({"_id": {"$in": [d["_id"] for d in docs]}}).to_list()
     )
+    assert tried_together  # some were recorded together first
     assert {(d["status"], d["confirmed"]) for d in sent} == {("sent", True)}
     assert set(await _recorded_sends(notifier)) == {d["_id"] for d in docs}
 
