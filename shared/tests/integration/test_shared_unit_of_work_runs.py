@@ -200,18 +200,24 @@ async def test_several_consumed_events_commit_in_one_transaction(uow: UnitOfWork
     assert await uow.db["processed_events"].count_documents({}) == 3
 
 
+def counter_step(runs: list[str], name: str, doc_id: str) -> Any:
+    """Work that notes its name in ``runs`` and adds one to counter ``doc_id``."""
+
+    async def work(tx: Transaction) -> None:
+        runs.append(name)
+        await tx.db["counters"].update_one(
+            {"_id": doc_id}, {"$inc": {"n": 1}}, upsert=True, session=tx.session
+        )
+
+    return work
+
+
 async def test_a_batch_meeting_a_conflict_is_not_run_again_whole(uow: UnitOfWork) -> None:
     await uow.db["counters"].insert_one({"_id": "shared", "n": 0})
     steps_run: list[str] = []
 
     def step(name: str, doc_id: str) -> Any:
-        async def work(tx: Transaction) -> None:
-            steps_run.append(name)
-            await tx.db["counters"].update_one(
-                {"_id": doc_id}, {"$inc": {"n": 1}}, upsert=True, session=tx.session
-            )
-
-        return work
+        return counter_step(steps_run, name, doc_id)
 
     # Another transaction has changed the shared document and not committed yet.
     async with uow.client.start_session() as other:
@@ -276,13 +282,7 @@ async def test_work_run_together_runs_again_whole_after_a_conflict(uow: UnitOfWo
     runs: list[str] = []
 
     def step(name: str, doc_id: str) -> Any:
-        async def work(tx: Transaction) -> None:
-            runs.append(name)
-            await tx.db["counters"].update_one(
-                {"_id": doc_id}, {"$inc": {"n": 1}}, upsert=True, session=tx.session
-            )
-
-        return work
+        return counter_step(runs, name, doc_id)
 
     async with uow.client.start_session() as other:
         await other.start_transaction()

@@ -461,6 +461,20 @@ async def test_mail_queued_up_is_claimed_a_round_ahead_and_sent_once_each(
     assert await notifier.db[NOTIFICATIONS].count_documents({"status": "sent"}) == 14
 
 
+def hold_answers(worker: DeliveryWorker) -> asyncio.Event:
+    """Hold every delivery of ``worker`` before it reaches the mail server; set the
+    event returned to let them all go at the same moment."""
+    answer = asyncio.Event()
+    send = worker.send
+
+    async def held_send(message: Any, sender: str, recipients: list[str], commit: Any) -> None:
+        await answer.wait()
+        await send(message, sender, recipients, commit)
+
+    worker.send = held_send
+    return answer
+
+
 async def _recorded_sends(notifier: Notifier) -> dict[str, Envelope]:
     """NotificationSent in the outbox, by notification id."""
     rows = await notifier.db[OUTBOX].find({"event_type": "NotificationSent"}).to_list()
@@ -481,14 +495,7 @@ async def test_deliveries_finishing_together_are_recorded_in_one_transaction(
         await notifier.consume(invitation(number, email))
     docs = await worker._claim(8)
     assert len(docs) == 8
-    answer = asyncio.Event()
-    send = worker.send
-
-    async def held_send(message: Any, sender: str, recipients: list[str], commit: Any) -> None:
-        await answer.wait()
-        await send(message, sender, recipients, commit)
-
-    worker.send = held_send
+    answer = hold_answers(worker)
     transactions: list[int] = []
     run, run_together = notifier.uow.run, notifier.uow.run_together
 
@@ -531,20 +538,13 @@ async def test_deliveries_recorded_one_by_one_when_recording_them_together_fails
     for number, email in students:
         await notifier.consume(invitation(number, email))
     docs = await worker._claim(6)
-    answer = asyncio.Event()
-    send = worker.send
-
-    async def held_send(message: Any, sender: str, recipients: list[str], commit: Any) -> None:
-        await answer.wait()
-        await send(message, sender, recipients, commit)
-
+    answer = hold_answers(worker)
     tried_together: list[int] = []
 
     async def failing_together(steps: Any) -> Any:
         tried_together.append(len(steps))
         raise RuntimeError("the shared transaction failed")
 
-    worker.send = held_send
     notifier.uow.run_together = failing_together  # type: ignore[method-assign]
     deliveries = [asyncio.create_task(worker._deliver(doc)) for doc in docs]
     await asyncio.sleep(0.1)
