@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,6 +96,16 @@ def _upstream_app(state: Upstream) -> FastAPI:
     async def fail() -> JSONResponse:
         return JSONResponse({"detail": "validation failed"}, status_code=422)
 
+    @app.get("/api/echo/peer")
+    async def peer(request: Request) -> dict[str, int]:
+        assert request.client is not None
+        return {"port": request.client.port}
+
+    @app.post("/api/echo/refuse")
+    async def refuse() -> JSONResponse:
+        # Answers at once, the body unread (as a service refusing a token does).
+        return JSONResponse({"detail": "not signed in"}, status_code=401)
+
     @app.get("/readyz")
     async def readyz() -> dict[str, str]:
         return {"status": "ready"}
@@ -107,12 +118,16 @@ def _blob(size: int) -> bytes:
     return (pattern * (size // len(pattern) + 1))[:size]
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    port = free_port()
-    state = Upstream(url=f"http://127.0.0.1:{port}")
+@contextmanager
+def serving(app: FastAPI, port: int) -> Iterator[None]:
+    """``app`` served on ``port`` from a thread, until the block ends."""
     config = uvicorn.Config(
-        _upstream_app(state), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        proxy_headers=False,  # request.client is the gateway's end of the connection
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -123,30 +138,21 @@ def upstream() -> Iterator[Upstream]:
             raise RuntimeError("the upstream test app did not start")
         time.sleep(0.05)
     try:
-        yield state
+        yield
     finally:
         server.should_exit = True
         thread.join(10)
 
 
-@pytest.fixture(scope="module")
-def gateway(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The gateway process routing ``echo`` to the app and ``down`` to a closed port."""
+@contextmanager
+def gateway_process(work: Path, *services: str, portal: Path | None = None) -> Iterator[str]:
+    """A gateway process routing ``name=url`` services (and serving ``portal``); its URL."""
     port = free_port()
-    work = tmp_path_factory.mktemp("gateway")
     proc = ManagedProcess(
         "gateway",
-        [
-            sys.executable,
-            "-m",
-            "opr_shared.devstack.gateway",
-            "--port",
-            str(port),
-            "--service",
-            f"echo={upstream.url}",
-            "--service",
-            f"down=http://127.0.0.1:{free_port()}",
-        ],
+        [sys.executable, "-m", "opr_shared.devstack.gateway", "--port", str(port)]
+        + [arg for service in services for arg in ("--service", service)]
+        + (["--portal-dir", str(portal)] if portal else []),
         log_path=work / "gateway.log",
         pid_path=work / "gateway.pid",
         probe=lambda: http_ok_probe(f"http://127.0.0.1:{port}/healthz"),
@@ -158,6 +164,24 @@ def gateway(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    port = free_port()
+    state = Upstream(url=f"http://127.0.0.1:{port}")
+    with serving(_upstream_app(state), port):
+        yield state
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The gateway process routing ``echo`` to the app and ``down`` to a closed port."""
+    work = tmp_path_factory.mktemp("gateway")
+    with gateway_process(
+        work, f"echo={upstream.url}", f"down=http://127.0.0.1:{free_port()}"
+    ) as url:
+        yield url
 
 
 @pytest.fixture
@@ -198,6 +222,15 @@ async def test_every_method_is_forwarded(client: httpx.AsyncClient, method: str)
     response = await client.request(method, "/api/echo/request/m")
     assert response.status_code == 200
     assert response.json()["method"] == method
+
+
+async def test_a_method_no_service_answers_is_refused_with_the_allowed_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.request("TRACE", "/api/echo/request/m")
+    assert response.status_code == 405
+    assert "TRACE" in response.json()["detail"]
+    assert "POST" in response.headers["allow"]
 
 
 async def test_a_large_upload_is_streamed_through_intact(client: httpx.AsyncClient) -> None:
@@ -278,6 +311,43 @@ async def test_the_service_docs_are_reached_through_the_gateway(
     assert "/api/echo/upload" in spec.json()["paths"]
 
 
+async def test_connections_to_a_service_are_kept_and_used_again(
+    client: httpx.AsyncClient,
+) -> None:
+    ports = [(await client.get("/api/echo/peer")).json()["port"] for _ in range(20)]
+    # One after another: the gateway's connection to the service serves them all.
+    assert len(set(ports)) <= 2, ports
+
+
+async def test_an_answer_given_before_the_upload_is_read_reaches_the_client(
+    client: httpx.AsyncClient,
+) -> None:
+    refused = await client.post("/api/echo/refuse", content=_blob(8 * 1024 * 1024))
+    assert refused.status_code == 401
+    assert refused.json() == {"detail": "not signed in"}
+    # The client's connection, and the gateway's, still serve the next request.
+    after = await client.post("/api/echo/upload", content=b"next")
+    assert after.json()["size"] == 4
+
+
+async def test_a_head_request_gets_the_headers_alone(client: httpx.AsyncClient) -> None:
+    head = await client.head("/api/echo/docs")
+    assert head.status_code == 200
+    assert head.headers["content-type"].startswith("text/html")
+    assert head.content == b""
+    assert (await client.get("/api/echo/request/after")).status_code == 200
+
+
+def test_a_restarted_service_is_reached_again(tmp_path: Path) -> None:
+    port = free_port()
+    with gateway_process(tmp_path, f"echo=http://127.0.0.1:{port}") as url:
+        for _ in range(2):  # the second time, the kept connection is to a stopped server
+            with serving(_upstream_app(Upstream(url=f"http://127.0.0.1:{port}")), port):
+                answer = httpx.post(f"{url}/api/echo/upload", content=b"again", timeout=30)
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["size"] == 5
+
+
 async def test_an_unknown_service_is_a_404_with_a_reason(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/nosuch/things")
     assert response.status_code == 404
@@ -311,29 +381,9 @@ def test_the_gateway_serves_a_portal_folder_when_given_one(
     upstream: Upstream, tmp_path: Path
 ) -> None:
     (tmp_path / "index.html").write_text("<h1>Portal</h1>")
-    port = free_port()
-    proc = ManagedProcess(
-        "gateway-portal",
-        [
-            sys.executable,
-            "-m",
-            "opr_shared.devstack.gateway",
-            "--port",
-            str(port),
-            "--service",
-            f"echo={upstream.url}",
-            "--portal-dir",
-            str(tmp_path),
-        ],
-        log_path=tmp_path / "gateway.log",
-        pid_path=tmp_path / "gateway.pid",
-        probe=lambda: http_ok_probe(f"http://127.0.0.1:{port}/healthz"),
-        ready_timeout=30,
-    )
-    proc.start()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as c:
-            assert "<h1>Portal</h1>" in c.get("/").text
-            assert c.get("/api/echo/request/x").json()["raw_path"] == "/api/echo/request/x"
-    finally:
-        proc.stop()
+    with (
+        gateway_process(tmp_path, f"echo={upstream.url}", portal=tmp_path) as url,
+        httpx.Client(base_url=url, trust_env=False) as c,
+    ):
+        assert "<h1>Portal</h1>" in c.get("/").text
+        assert c.get("/api/echo/request/x").json()["raw_path"] == "/api/echo/request/x"

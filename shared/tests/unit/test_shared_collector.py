@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from opr_shared import cli, collector, eventloop, smtpsink
 from opr_shared.devstack import gateway
 from opr_shared.settings import ServiceSettings
-from starlette.applications import Starlette
 
 # Run in a process of its own: settle() changes the whole interpreter's collector.
 PROBE = """
@@ -63,7 +62,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(collector, "settle", lambda: order.append("settle"))
 
     def serve(app: object, **_options: Any) -> None:
-        assert isinstance(app, Starlette)  # an application, built before
+        assert callable(app)  # an application built before, not a name to import
         order.append("serve")
 
     monkeypatch.setattr(uvicorn, "run", serve)
@@ -97,7 +96,7 @@ def test_the_gateway_settles_before_it_serves(
 ) -> None:
     real_create_app = gateway.create_app
 
-    def create_app(*args: Any, **kwargs: Any) -> Starlette:
+    def create_app(*args: Any, **kwargs: Any) -> Any:
         calls.append("app")
         return real_create_app(*args, **kwargs)
 

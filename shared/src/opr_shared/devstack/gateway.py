@@ -21,63 +21,23 @@ import html
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 
 from opr_shared import collector, eventloop
+from opr_shared.devstack.proxy import Proxy
 from opr_shared.devstack.stack import DEFAULT_SERVICE_PORTS, service_port_env
 
-PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-# Meaningful for one connection only (RFC 9110 section 7.6.1), never forwarded.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-
-# The services are on loopback: a stopped one refuses at once (503). A connect that
-# takes seconds means this process is busy (a thousand requests arriving together
-# left 5 s too short), so wait rather than answer 504.
-CONNECT_TIMEOUT = 30.0
-READ_TIMEOUT = 300.0
-
-
-def _forwardable(raw: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    named_in_connection = {
-        token.strip().lower()
-        for name, value in raw
-        if name.lower() == b"connection"
-        for token in value.split(b",")
-    }
-    return [
-        (name, value)
-        for name, value in raw
-        if name.decode("latin-1").lower() not in HOP_BY_HOP
-        and name.lower() not in named_in_connection
-    ]
-
-
-def _error(status: int, detail: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"detail": detail, **extra}, status_code=status)
+# /readyz asks each service's own /readyz; a service that takes longer is not ready.
+READY_TIMEOUT = 2.0
 
 
 def _index_page(services: Mapping[str, str]) -> str:
@@ -103,7 +63,7 @@ def _index_page(services: Mapping[str, str]) -> str:
 
 
 class Gateway:
-    """Path-routed reverse proxy over a fixed set of services."""
+    """The gateway's own pages: the API index, liveness and readiness."""
 
     def __init__(self, services: Mapping[str, str], client: httpx.AsyncClient | None = None):
         self.services = {name: url.rstrip("/") for name, url in services.items()}
@@ -112,18 +72,7 @@ class Gateway:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                trust_env=False,
-                follow_redirects=False,
-                timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
-                # Idle connections are dropped well before the services' 75 s
-                # keep-alive ends, so none is reused just as a service closes it.
-                # Few idle ones are kept: the pool looks over every connection it
-                # holds for each request (500 kept tripled the gateway's CPU).
-                limits=httpx.Limits(
-                    max_connections=500, max_keepalive_connections=50, keepalive_expiry=30
-                ),
-            )
+            self._client = httpx.AsyncClient(trust_env=False, timeout=READY_TIMEOUT)
         return self._client
 
     async def aclose(self) -> None:
@@ -142,7 +91,7 @@ class Gateway:
 
         async def one(url: str) -> str:
             try:
-                response = await self.client.get(f"{url}/readyz", timeout=2.0)
+                response = await self.client.get(f"{url}/readyz")
             except httpx.HTTPError as exc:
                 return f"unreachable ({type(exc).__name__})"
             return "ready" if response.status_code == 200 else f"not ready ({response.status_code})"
@@ -155,62 +104,6 @@ class Gateway:
             {"status": "ready" if ok else "not ready", "services": result},
             status_code=200 if ok else 503,
         )
-
-    async def proxy(self, request: Request) -> Response:
-        service = request.path_params["service"]
-        base = self.services.get(service)
-        if base is None:
-            return _error(
-                404,
-                f"no service named {service!r} behind this gateway",
-                known_services=sorted(self.services),
-            )
-        raw_path = request.scope.get("raw_path") or request.url.path.encode()
-        target = base + raw_path.decode("latin-1")
-        query = request.scope.get("query_string", b"")
-        if query:
-            target += "?" + query.decode("latin-1")
-
-        headers = _forwardable(request.headers.raw)
-        client_host = request.client.host if request.client else ""
-        previous = request.headers.get("x-forwarded-for")
-        forwarded = [
-            (b"x-forwarded-for", (f"{previous}, {client_host}" if previous else client_host)),
-            (b"x-forwarded-proto", request.url.scheme),
-            (b"x-forwarded-host", request.headers.get("host", "")),
-        ]
-        names = {name.lower() for name, _ in forwarded}
-        headers = [(n, v) for n, v in headers if n.lower() not in names]
-        headers += [(n, v.encode("latin-1")) for n, v in forwarded]
-
-        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
-        upstream_request = self.client.build_request(
-            request.method,
-            target,
-            headers=headers,
-            content=request.stream() if has_body else None,
-        )
-        try:
-            upstream = await self.client.send(upstream_request, stream=True)
-        except httpx.ConnectError as exc:
-            return _error(503, f"service {service!r} is unavailable: {exc or 'connect failed'}")
-        except httpx.TimeoutException as exc:
-            return _error(504, f"service {service!r} did not answer in time ({type(exc).__name__})")
-        except httpx.HTTPError as exc:
-            return _error(502, f"bad answer from service {service!r}: {type(exc).__name__}: {exc}")
-
-        async def body() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in upstream.aiter_raw():
-                    yield chunk
-            finally:
-                await upstream.aclose()
-
-        response = StreamingResponse(
-            body(), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose)
-        )
-        response.raw_headers = _forwardable(upstream.headers.raw)
-        return response
 
 
 class PortalFiles(StaticFiles):
@@ -226,19 +119,22 @@ class PortalFiles(StaticFiles):
             return await super().get_response("index.html", scope)
 
 
-def create_app(services: Mapping[str, str], *, portal_dir: Path | None = None) -> Starlette:
+def create_app(services: Mapping[str, str], *, portal_dir: Path | None = None) -> ASGIApp:
     """The gateway application.
 
+    ``/api/<service>/...`` goes to the service (:class:`~opr_shared.devstack.proxy.Proxy`);
     ``/api/`` always lists the services and their API docs; ``/`` is the portal when
     ``portal_dir`` (its built files) is given, and that list otherwise.
     """
     gateway = Gateway(services)
+    proxy: Proxy
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            proxy.close()
             await gateway.aclose()
 
     routes: list[BaseRoute] = [
@@ -246,16 +142,15 @@ def create_app(services: Mapping[str, str], *, portal_dir: Path | None = None) -
         Route("/readyz", gateway.readyz, methods=["GET"]),
         Route("/api", gateway.index, methods=["GET"]),
         Route("/api/", gateway.index, methods=["GET"]),
-        Route("/api/{service}", gateway.proxy, methods=PROXIED_METHODS),
-        Route("/api/{service}/{path:path}", gateway.proxy, methods=PROXIED_METHODS),
     ]
     if portal_dir is not None:
         routes.append(Mount("/", app=PortalFiles(directory=portal_dir, html=True), name="portal"))
     else:
         routes.append(Route("/", gateway.index, methods=["GET"]))
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.gateway = gateway
-    return app
+    pages = Starlette(routes=routes, lifespan=lifespan)
+    pages.state.gateway = gateway
+    proxy = Proxy(pages, gateway.services)
+    return proxy
 
 
 def parse_services(items: Sequence[str]) -> dict[str, str]:
