@@ -20,7 +20,7 @@ from notifier.handlers.reminders import ReminderWorker
 from notifier.messaging import subscriptions
 from notifier.settings import Settings
 from notifier.smtp import smtp_sender
-from notifier.store import INDEXES, NOTIFICATIONS
+from notifier.store import CONTACTS, INDEXES, INTAKES, NOTIFICATIONS
 from opr_shared.events.catalogue import (
     AccountActivated,
     AdmissionRoute,
@@ -351,6 +351,60 @@ async def test_acknowledgement_goes_to_both_addresses_in_one_message(
     ]
     assert envelope_recipients(ack) == [university, email]
     assert "Parent/guardian consent form (due by 01/09/2031)" in text_body(ack)
+
+
+async def queries_on(db: Any, collection: str) -> int:
+    """The queries the server has counted on one of this test's collections (``top``)."""
+    totals = (await db.client.admin.command("top"))["totals"]
+    return int(totals.get(f"{db.name}.{collection}", {}).get("queries", {}).get("count", 0))
+
+
+async def test_a_milestone_reads_the_contact_once_and_the_intake_only_to_show_its_dates(
+    notifier: Notifier, sink: Sink
+) -> None:
+    number, email = student()
+    university = f"u{number}@connect.example.edu.hk"
+    await notifier.consume(
+        IntakeScheduled(
+            intake_year=2031,
+            registration_deadline=datetime(2031, 8, 14, 9, tzinfo=UTC),
+            term_start=date(2031, 9, 1),
+            age_cutoff=date(2031, 9, 1),
+        )
+    )
+    await notifier.consume(admitted(number, email))
+    contacts, intakes = (
+        await queries_on(notifier.db, CONTACTS),
+        await queries_on(notifier.db, INTAKES),
+    )
+    activated = AccountActivated(
+        student_no=number,
+        university_email=university,
+        personal_email=email,
+        activated_at=datetime.now(UTC),
+    )
+    assert await notifier.consume(activated) is Outcome.HANDLED
+    # Read once, then written: the message and the release of parked ones use that.
+    assert await queries_on(notifier.db, CONTACTS) == contacts + 1
+    assert await queries_on(notifier.db, INTAKES) == intakes
+    rejected = PhotoRejected(
+        photo_id=uuid.uuid4(),
+        student_no=number,
+        reasons=["The photo is blurred."],
+        rejected_by="system",
+        rejected_at=datetime.now(UTC),
+    )
+    assert await notifier.consume(rejected) is Outcome.HANDLED
+    assert await queries_on(notifier.db, INTAKES) == intakes + 1  # it shows the term start
+    await notifier.drain()
+    mails = await wait_for_mails(
+        sink.maildir, lambda m: university in envelope_recipients(m), count=2
+    )
+    bodies = {" ".join(str(m["Subject"]).split()): text_body(m) for m in mails}
+    assert all(envelope_recipients(m) == [university, email] for m in mails)
+    [photo] = [body for subject, body in bodies.items() if "photo" in subject.lower()]
+    assert "no later than the term start on 01/09/2031" in photo
+    assert "Dear Tai Man CHAN," in photo
 
 
 async def test_rejected_document_email_says_why_and_how(notifier: Notifier, sink: Sink) -> None:

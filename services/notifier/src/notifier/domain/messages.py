@@ -98,6 +98,10 @@ def can_render(kind: Kind, facts: dict[str, Any], contact: dict[str, Any] | None
     return has_names or contact_ready(contact)
 
 
+#: The messages that show the intake's dates (the rest never look the intake up).
+SHOW_INTAKE_DATES = frozenset({DOCUMENT_REJECTED, PHOTO_REJECTED})
+
+
 def compose(
     kind: Kind,
     facts: dict[str, Any],
@@ -114,7 +118,7 @@ def compose(
         "enquiry_email": house.enquiry_email,
         **{k: v for k, v in facts.items() if k not in NAME_FIELDS},
     }
-    if kind in (DOCUMENT_REJECTED, PHOTO_REJECTED):
+    if kind in SHOW_INTAKE_DATES:
         intake = intake or {}
         deadline = intake.get("registration_deadline")
         term_start = intake.get("term_start")

@@ -39,7 +39,7 @@ from notifier.domain import messages as m
 from notifier.domain.messages import House
 from notifier.domain.progress import apply_item, apply_status, new_progress
 from notifier.domain.wording import HONG_KONG, day, item_label, outstanding_lines, when
-from notifier.handlers.queueing import queue, release_parked
+from notifier.handlers.queueing import Known, contact_of, queue, release_parked
 from notifier.store import CONTACTS, INTAKES, PROGRESS
 
 
@@ -82,22 +82,21 @@ class Milestones:
             "intake_year": event.intake_year,
             "particulars_at": at,
         }
+        contact = await contact_of(tx, event.student_no)
         # Only the newest particulars win, whatever order they arrive in.
-        await tx.db[CONTACTS].update_one(
+        written = await tx.db[CONTACTS].update_one(
             {
                 "_id": event.student_no,
                 # Absent or not newer (one clause, so the lookup stays on _id).
                 "particulars_at": {"$not": {"$gt": at}},
             },
             {"$set": fields},
-            upsert=await self._absent(tx, event.student_no),
+            upsert=contact is None,
             session=tx.session,
         )
-        await release_parked(tx, event.student_no, self.house)
-
-    async def _absent(self, tx: Transaction, student_no: str) -> bool:
-        found = await tx.db[CONTACTS].find_one({"_id": student_no}, {"_id": 1}, session=tx.session)
-        return found is None
+        if written.matched_count or written.upserted_id is not None:
+            contact = {**(contact or {"_id": event.student_no}), **fields}
+        await release_parked(tx, event.student_no, self.house, Known(contact))
 
     async def on_account_activated(
         self, tx: Transaction, envelope: Envelope, event: AccountActivated
@@ -105,12 +104,14 @@ class Milestones:
         """Idempotency key: event id; (event id, template) for the message. Side
         effects: records the university address; queues "account activated" to
         both addresses; releases waiting notifications."""
-        update: dict[str, Any] = {"$set": {"university_email": event.university_email}}
-        if await self._absent(tx, event.student_no):
-            update["$set"]["personal_email"] = event.personal_email
+        contact = await contact_of(tx, event.student_no)
+        fields: dict[str, Any] = {"university_email": event.university_email}
+        if contact is None:
+            fields["personal_email"] = event.personal_email
         await tx.db[CONTACTS].update_one(
-            {"_id": event.student_no}, update, upsert=True, session=tx.session
+            {"_id": event.student_no}, {"$set": fields}, upsert=True, session=tx.session
         )
+        known = Known({**(contact or {"_id": event.student_no}), **fields})
         await queue(
             tx,
             kind=m.ACCOUNT_ACTIVATED,
@@ -125,8 +126,9 @@ class Milestones:
                 "personal_email": event.personal_email,
             },
             house=self.house,
+            known=known,
         )
-        await release_parked(tx, event.student_no, self.house)
+        await release_parked(tx, event.student_no, self.house, known)
 
     async def on_intake_scheduled(
         self, tx: Transaction, envelope: Envelope, event: IntakeScheduled

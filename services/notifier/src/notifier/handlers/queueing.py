@@ -3,26 +3,50 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from opr_shared.store.mongo import Transaction
 
-from notifier.domain.messages import KINDS, House, Kind, can_render, compose, recipients
+from notifier.domain.messages import (
+    KINDS,
+    SHOW_INTAKE_DATES,
+    House,
+    Kind,
+    can_render,
+    compose,
+    recipients,
+)
 from notifier.domain.notification import new_notification, rendered
 from notifier.domain.templates import render
 from notifier.store import CONTACTS, INTAKES, NOTIFICATIONS
 
 
-async def contact_of(tx: Transaction, student_no: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Known:
+    """The student's contact as this transaction already read or wrote it (None:
+    there is none), so that it is not read again."""
+
+    contact: dict[str, Any] | None
+
+
+async def contact_of(
+    tx: Transaction, student_no: str, known: Known | None = None
+) -> dict[str, Any] | None:
+    if known is not None:
+        return known.contact
     found: dict[str, Any] | None = await tx.db[CONTACTS].find_one(
         {"_id": student_no}, session=tx.session
     )
     return found
 
 
-async def intake_of(tx: Transaction, contact: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not contact or contact.get("intake_year") is None:
+async def intake_of(
+    tx: Transaction, kind: Kind, contact: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The intake the student belongs to, for the messages that show its dates."""
+    if kind not in SHOW_INTAKE_DATES or not contact or contact.get("intake_year") is None:
         return None
     found: dict[str, Any] | None = await tx.db[INTAKES].find_one(
         {"_id": contact["intake_year"]}, session=tx.session
@@ -42,7 +66,7 @@ async def _render_fields(
     to = recipients(kind, given, contact)
     if not to or not can_render(kind, facts, contact):
         return None
-    context = compose(kind, facts, contact, await intake_of(tx, contact), house)
+    context = compose(kind, facts, contact, await intake_of(tx, kind, contact), house)
     return rendered(doc, render(kind.template, context), to, datetime.now(UTC))
 
 
@@ -55,11 +79,13 @@ async def queue(
     facts: dict[str, Any],
     given: dict[str, str | None],
     house: House,
+    known: Known | None = None,
 ) -> bool:
     """Queue one notification of ``kind`` caused by ``cause_id``; False if it exists already.
 
     Rendered now if the student's contact is known, else kept as ``awaiting_contact``
-    and released by :func:`release_parked` when it arrives.
+    and released by :func:`release_parked` when it arrives. ``known``: the contact
+    as the transaction has it already.
     """
     doc = new_notification(
         template=kind.template,
@@ -73,7 +99,7 @@ async def queue(
         {"dedupe_key": doc["dedupe_key"]}, {"_id": 1}, session=tx.session
     ):
         return False
-    fields = await _render_fields(tx, doc, kind, await contact_of(tx, student_no), house)
+    fields = await _render_fields(tx, doc, kind, await contact_of(tx, student_no, known), house)
     if fields is not None:
         doc.update(fields)
         doc.pop("facts")
@@ -82,9 +108,11 @@ async def queue(
     return True
 
 
-async def release_parked(tx: Transaction, student_no: str, house: House) -> int:
+async def release_parked(
+    tx: Transaction, student_no: str, house: House, known: Known | None = None
+) -> int:
     """Render and queue for delivery what waited for this student's contact."""
-    contact = await contact_of(tx, student_no)
+    contact = await contact_of(tx, student_no, known)
     parked = await (
         tx.db[NOTIFICATIONS]
         .find({"student_no": student_no, "status": "awaiting_contact"}, session=tx.session)
