@@ -164,6 +164,57 @@ async def opcounters(uri: str) -> dict[str, int]:
         await client.close()
 
 
+#: The operation kinds the ``top`` command counts for each collection.
+TOP_KINDS = ("queries", "getmore", "insert", "update", "remove", "commands")
+#: Databases of the server itself, not of any service.
+SERVER_DATABASES = frozenset({"admin", "config", "local"})
+
+
+async def collection_counters(uri: str) -> dict[str, dict[str, int]]:
+    """Operations of each kind and the server's time on them (microseconds), per
+    collection, from the ``top`` command; empty where the server does not answer it."""
+    client = make_client(uri, "bench-report")
+    try:
+        totals = (await client.admin.command("top")).get("totals") or {}
+    except Exception:
+        return {}
+    finally:
+        await client.close()
+    counters: dict[str, dict[str, int]] = {}
+    for namespace, row in totals.items():
+        if not isinstance(row, dict) or namespace.split(".", 1)[0] in SERVER_DATABASES:
+            continue  # the "note" entry, and the server's own collections
+        counters[namespace] = {
+            **{kind: int(row[kind]["count"]) for kind in TOP_KINDS if kind in row},
+            "time_us": int(row.get("total", {}).get("time", 0)),
+        }
+    return counters
+
+
+def collections(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]], students: int
+) -> list[dict[str, Any]]:
+    """Per collection during the run, per student: operations by kind, all of them,
+    and the server's milliseconds on them; the most time first."""
+    rows: list[dict[str, Any]] = []
+    for namespace, now in after.items():
+        then = before.get(namespace, {})
+        delta = {key: value - then.get(key, 0) for key, value in now.items()}
+        operations = sum(delta.get(kind, 0) for kind in TOP_KINDS)
+        if not operations or not students:
+            continue
+        rows.append(
+            {
+                "collection": namespace,
+                "operations": round(operations / students, 2),
+                "server_ms": round(delta.get("time_us", 0) / 1000 / students, 2),
+                **{kind: round(delta[kind] / students, 2) for kind in TOP_KINDS if delta.get(kind)},
+            }
+        )
+    rows.sort(key=lambda row: (-row["server_ms"], row["collection"]))
+    return rows
+
+
 def end_to_end(intake: Intake) -> dict[str, Any]:
     """Event-to-email (cause event → the sink's X-Received-At) and submit-to-card."""
     topics = intake.topics
@@ -306,6 +357,31 @@ def _cpu_per_student(r: dict[str, Any]) -> list[str]:
     return [f"| CPU seconds per student, stack | {per['stack']}{driver} |"]
 
 
+#: Collections listed in the Markdown table (the JSON has them all).
+COLLECTIONS_SHOWN = 15
+
+
+def markdown_collections(rows: list[dict[str, Any]]) -> list[str]:
+    """The per-collection table of :func:`collections`, its first rows."""
+    shown = rows[:COLLECTIONS_SHOWN]
+    lines = [
+        "Database operations per student by collection (the server's `top`; its "
+        "time includes waiting for its lock), the most time first:",
+        "",
+        "| collection | operations | server ms | queries | inserts | updates | commands |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in shown:
+        lines.append(
+            f"| {c['collection']} | {c['operations']} | {c['server_ms']} "
+            f"| {c.get('queries', 0)} | {c.get('insert', 0)} | {c.get('update', 0)} "
+            f"| {c.get('commands', 0)} |"
+        )
+    if len(rows) > len(shown):
+        lines.append(f"| {len(rows) - len(shown)} more (in the JSON) | | | | | | |")
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     r = result
     lines = [
@@ -373,6 +449,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {name} | {t['units']} | {t['failed']} | {t['runs']} | {t['run_again']} "
                 f"| {t['runs_per_unit']} |"
             )
+    if r.get("db_collections"):  # absent from results taken before it was recorded
+        lines += ["", *markdown_collections(r["db_collections"])]
     if r["emails_duplicated"]:
         lines += [
             "",

@@ -85,6 +85,7 @@ async def run(
     intake = Intake(target, config)
     mongo_uri = with_direct_connection(target.endpoints.mongodb_uri)
     ops_before = await report.opcounters(mongo_uri)
+    collections_before = await report.collection_counters(mongo_uri)
     # The load generator shares the machine: its own CPU is reported beside the stack's.
     measured = {**target.pids, report.DRIVER: os.getpid()}
     cpu_before = report.cpu_seconds(measured)
@@ -96,6 +97,7 @@ async def run(
     units_after = await report.unit_of_work_counts(target.service_urls)
     load_end = report.load_average()
     ops_after = await report.opcounters(mongo_uri)
+    collections_after = await report.collection_counters(mongo_uri)
     transactions = report.transactions(units_before, units_after)
     # Transactions committed, per service (a unit of work may cover several events).
     writes = {name: row["committed"] for name, row in transactions.items()}
@@ -162,6 +164,9 @@ async def run(
             {k: v - ops_before.get(k, 0) for k, v in ops_after.items()},
         ),
     }
+    result["db_collections"] = report.collections(
+        collections_before, collections_after, len(intake.students)
+    )
     return result, intake
 
 

@@ -66,3 +66,35 @@ def test_a_cohort_has_as_many_distinct_students_as_asked(n: int) -> None:
     cohort = bench("bench.driver").make_cohort(n, "a1b2c3")
     assert len(cohort) == n
     assert len({student.student_no for student in cohort}) == n
+
+
+def test_the_collections_table_counts_the_run_alone_per_student_most_time_first() -> None:
+    report = bench("bench.report")
+    before = {
+        "notifier.notifications": {"queries": 40, "insert": 10, "update": 0, "time_us": 9_000},
+        "card.card_holders": {"queries": 5, "update": 5, "time_us": 1_000},
+        "identity.students": {"queries": 7, "time_us": 700},
+    }
+    after = {
+        "notifier.notifications": {"queries": 60, "insert": 20, "update": 20, "time_us": 19_000},
+        "card.card_holders": {"queries": 15, "update": 15, "time_us": 41_000},
+        "identity.students": {"queries": 7, "time_us": 700},  # untouched by the run
+        "registration.intakes": {"queries": 10, "time_us": 2_000},  # new during the run
+    }
+    rows = report.collections(before, after, students=10)
+    assert [r["collection"] for r in rows] == [
+        "card.card_holders",
+        "notifier.notifications",
+        "registration.intakes",
+    ]
+    assert rows[0] == {
+        "collection": "card.card_holders",
+        "operations": 2.0,
+        "server_ms": 4.0,
+        "queries": 1.0,
+        "update": 1.0,
+    }
+    assert rows[1]["operations"] == 5.0
+    assert (rows[1]["queries"], rows[1]["insert"], rows[1]["update"]) == (2.0, 1.0, 2.0)
+    text = report.markdown_collections(rows)
+    assert "| card.card_holders | 2.0 | 4.0 | 1.0 | 0 | 1.0 | 0 |" in text

@@ -128,7 +128,14 @@ async def test_a_small_intake_completes_and_reports_every_figure(
     assert use["kafka_ratio_to_batched_produce"] > 0
     assert use["db_transactions_per_student"] > 0
 
+    # Where the database's work went, per collection, as the server counted it.
+    by_collection = {c["collection"]: c for c in result["db_collections"]}
+    assert by_collection["notifier.notifications"]["insert"] >= 5  # five e-mails each
+    assert by_collection["card.card_holders"]["operations"] > 0
+    assert not {name.split(".")[0] for name in by_collection} & {"admin", "config", "local"}
+
     written = runner.write(result, intake, tmp_path, "quick")
     assert json.loads(written[0].read_text())["journeys"]["completed"] == STUDENTS
     assert "| journeys completed | 10 / 10 |" in written[1].read_text()
+    assert "by collection" in written[1].read_text()
     assert written[2].read_bytes().startswith(b"\x89PNG")
