@@ -287,6 +287,7 @@ async def test_status_location_and_repeated_headers_pass_through(
     cookies = response.headers.get_list("set-cookie")
     assert len(cookies) == 2
     assert {c.split(";")[0] for c in cookies} == {"a=1", "b=2"}
+    assert len(response.headers.get_list("date")) == 1  # the gateway's, not two
 
 
 async def test_redirects_and_errors_reach_the_client_as_they_are(

@@ -45,6 +45,8 @@ HOP_BY_HOP = frozenset(
     }
 )
 FORWARDED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# The gateway's own server dates every answer: the service's Date would be a second one.
+NOT_RELAYED = HOP_BY_HOP | {b"date"}
 # Answered by the gateway's own server (it sends "100 Continue" when the body is
 # read), so not asked of the service again.
 NOT_FORWARDED = HOP_BY_HOP | {b"expect"}
@@ -374,7 +376,7 @@ class Proxy:
                 {
                     "type": "http.response.start",
                     "status": answer.status,
-                    "headers": forwardable(answer.headers, HOP_BY_HOP),
+                    "headers": forwardable(answer.headers, NOT_RELAYED),
                 }
             )
             done = answer.done or method == "HEAD"
