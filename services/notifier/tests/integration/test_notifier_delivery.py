@@ -167,6 +167,16 @@ async def notifier(infra: Endpoints, sink: Sink) -> AsyncIterator[Notifier]:
     await mongo.close()
 
 
+def scheduled(year: int) -> IntakeScheduled:
+    """The intake of ``year``: registration until 14 August 17:00 HKT, term from 1 September."""
+    return IntakeScheduled(
+        intake_year=year,
+        registration_deadline=datetime(year, 8, 14, 9, tzinfo=UTC),
+        term_start=date(year, 9, 1),
+        age_cutoff=date(year, 9, 1),
+    )
+
+
 def student() -> tuple[str, str]:
     number = f"2{uuid.uuid4().int % 10**7:07d}"
     return number, f"s{number}.{uuid.uuid4().hex[:6]}@example.com"
@@ -279,14 +289,7 @@ async def test_a_milestone_before_the_contact_waits_then_goes_out(
     notifier: Notifier, sink: Sink
 ) -> None:
     number, email = student()
-    await notifier.consume(
-        IntakeScheduled(
-            intake_year=2031,
-            registration_deadline=datetime(2031, 8, 14, 9, tzinfo=UTC),
-            term_start=date(2031, 9, 1),
-            age_cutoff=date(2031, 9, 1),
-        )
-    )
+    await notifier.consume(scheduled(2031))
     await notifier.consume(
         PhotoRejected(
             photo_id=uuid.uuid4(),
@@ -364,14 +367,7 @@ async def test_a_milestone_reads_the_contact_once_and_the_intake_only_to_show_it
 ) -> None:
     number, email = student()
     university = f"u{number}@connect.example.edu.hk"
-    await notifier.consume(
-        IntakeScheduled(
-            intake_year=2031,
-            registration_deadline=datetime(2031, 8, 14, 9, tzinfo=UTC),
-            term_start=date(2031, 9, 1),
-            age_cutoff=date(2031, 9, 1),
-        )
-    )
+    await notifier.consume(scheduled(2031))
     await notifier.consume(admitted(number, email))
     contacts, intakes = (
         await queries_on(notifier.db, CONTACTS),
@@ -691,15 +687,7 @@ async def test_deadline_reminders_once_per_student_per_reminder_day(
     owing, owing_email = student()
     done, done_email = student()
     year = 2040 + uuid.uuid4().int % 50
-    deadline = datetime(year, 8, 14, 9, tzinfo=UTC)
-    await notifier.consume(
-        IntakeScheduled(
-            intake_year=year,
-            registration_deadline=deadline,
-            term_start=date(year, 9, 1),
-            age_cutoff=date(year, 9, 1),
-        )
-    )
+    await notifier.consume(scheduled(year))
     for number, email in ((owing, owing_email), (done, done_email)):
         await notifier.consume(admitted(number, email))
         await notifier.consume(
