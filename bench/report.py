@@ -152,16 +152,21 @@ def transactions(
     return table
 
 
-async def opcounters(uri: str) -> dict[str, int]:
-    """The database server's operation counters (serverStatus), if it reports them."""
+async def _admin_command(uri: str, name: str) -> dict[str, Any]:
+    """The server's answer to an admin command; empty where it does not answer it."""
     client = make_client(uri, "bench-report")
     try:
-        status = await client.admin.command("serverStatus")
-        return {str(k): int(v) for k, v in (status.get("opcounters") or {}).items()}
+        return dict(await client.admin.command(name))
     except Exception:
         return {}
     finally:
         await client.close()
+
+
+async def opcounters(uri: str) -> dict[str, int]:
+    """The database server's operation counters (serverStatus), if it reports them."""
+    status = await _admin_command(uri, "serverStatus")
+    return {str(k): int(v) for k, v in (status.get("opcounters") or {}).items()}
 
 
 #: The operation kinds the ``top`` command counts for each collection.
@@ -173,13 +178,7 @@ SERVER_DATABASES = frozenset({"admin", "config", "local"})
 async def collection_counters(uri: str) -> dict[str, dict[str, int]]:
     """Operations of each kind and the server's time on them (microseconds), per
     collection, from the ``top`` command; empty where the server does not answer it."""
-    client = make_client(uri, "bench-report")
-    try:
-        totals = (await client.admin.command("top")).get("totals") or {}
-    except Exception:
-        return {}
-    finally:
-        await client.close()
+    totals = (await _admin_command(uri, "top")).get("totals") or {}
     counters: dict[str, dict[str, int]] = {}
     for namespace, row in totals.items():
         if not isinstance(row, dict) or namespace.split(".", 1)[0] in SERVER_DATABASES:
