@@ -12,8 +12,9 @@ pool looks over every connection it holds for each request, and each request
 passes through several layers of streams and task groups.
 
 Errors the client can act on: an unknown service is 404 (with the known ones),
-a service that refuses connections is 503, one that does not answer in time is
-504, one that answers what is not HTTP is 502.
+a method no service answers 405, a service that refuses connections 503, one
+that does not answer in time 504, one that closes the connection unanswered or
+answers what is not HTTP 502.
 """
 
 from __future__ import annotations
@@ -312,23 +313,23 @@ class Proxy:
         """Send the request and read the answer's head: the connection, the answer
         begun, and the task still sending the body (None when there was none)."""
         connection = pool.reuse()
-        if connection is not None:
+        # A kept connection the service had closed is tried once more on a fresh
+        # one, if nothing was taken from the client yet.
+        fresh = connection is None
+        while True:
+            if connection is None:
+                try:
+                    connection = await pool.connect()
+                except TimeoutError:
+                    raise UpstreamError(504, "did not accept a connection in time") from None
+                except OSError as exc:
+                    raise UpstreamError(503, f"is unavailable: {exc.strerror or exc}") from None
             try:
                 return await self._try(connection, head, body, has_body)
             except _Stale:
-                if body.started:
+                if fresh or body.started:
                     raise UpstreamError(502, "closed the connection without answering") from None
-                # Nothing was taken from the client yet: a fresh connection can carry it.
-        try:
-            connection = await pool.connect()
-        except TimeoutError:
-            raise UpstreamError(504, "did not accept a connection in time") from None
-        except OSError as exc:
-            raise UpstreamError(503, f"is unavailable: {exc.strerror or exc}") from None
-        try:
-            return await self._try(connection, head, body, has_body)
-        except _Stale:
-            raise UpstreamError(502, "closed the connection without answering") from None
+            connection, fresh = None, True
 
     async def _try(
         self, connection: _Connection, head: bytes, body: _Body, has_body: bool
