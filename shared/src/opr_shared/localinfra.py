@@ -336,8 +336,24 @@ def _start_ticks(pid: int) -> str | None:
     return stat[19] if stat and len(stat) > 19 else None
 
 
+def _thread_count(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return None
+
+
 def pid_alive(pid: int, start_ticks: str | None = None) -> bool:
-    """The process exists, is not a zombie and (if known) started when recorded."""
+    """The process exists, is not a zombie and (if known) started when recorded.
+
+    A process whose main thread has ended shows as a zombie while its other
+    threads are still being torn down; until they are, it may still hold its
+    ports and files and its parent cannot reap it, so it counts as alive.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -348,7 +364,8 @@ def pid_alive(pid: int, start_ticks: str | None = None) -> bool:
     if stat is None:
         return not Path("/proc/self/stat").exists()
     if stat[0] in ("Z", "X"):
-        return False
+        threads = _thread_count(pid)
+        return threads is not None and threads > 1
     return start_ticks is None or (len(stat) > 19 and stat[19] == start_ticks)
 
 
