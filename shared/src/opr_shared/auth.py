@@ -182,7 +182,9 @@ class TokenVerifier:
 _bearer = HTTPBearer(auto_error=False, description="Access token issued by identity")
 
 
-def verifier_of(request: Request) -> TokenVerifier:
+async def verifier_of(request: Request) -> TokenVerifier:
+    # A coroutine although it awaits nothing: FastAPI would run a plain function
+    # dependency in its thread pool, a thread hop for every request.
     verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
     if verifier is None:
         raise RuntimeError("no token verifier configured on this app")

@@ -6,18 +6,27 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
+import anyio.to_thread
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from opr_shared.auth import Role, generate_private_key, public_jwk, sign_token
+from fastapi import APIRouter, Depends
+from opr_shared.auth import (
+    Principal,
+    Role,
+    current_principal,
+    generate_private_key,
+    public_jwk,
+    sign_token,
+)
 from opr_shared.events.catalogue import AdmissionRoute, StudentAdmitted
 from opr_shared.events.envelope import Envelope, dead_letter_topic_for
 from opr_shared.localinfra import Endpoints
 from opr_shared.messaging.consumer import Subscriptions
 from opr_shared.messaging.deadletters import read_dead_letters, replay_dead_letters
-from opr_shared.runtime import ServiceRuntime, create_http_app
+from opr_shared.runtime import ServiceRuntime, create_http_app, db_of, uow_of
 from opr_shared.settings import ServiceSettings
 from opr_shared.store.mongo import OUTBOX, Transaction, UnitOfWork, ensure_indexes, plumbing_indexes
 from opr_shared.store.outbox import OutboxRelay
@@ -473,3 +482,53 @@ async def test_administrators_list_and_replay_dead_letters_over_http(
         )
     assert replayed.json() == {"outcomes": {"handled": 1}}
     assert await probe.effects(bad_student) == 1
+
+
+@pytest.fixture
+def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What was sent to the worker-thread pool (FastAPI and FastStream both go
+    through anyio's) while the test ran."""
+    hops: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__qualname__", repr(func)))
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    return hops
+
+
+async def test_records_and_requests_are_handled_without_a_worker_thread(
+    infra: Endpoints, producer: AIOKafkaProducer, probe_factory: Any, thread_hops: list[str]
+) -> None:
+    key = generate_private_key()
+
+    async def jwks() -> dict[str, Any]:
+        return {"keys": [public_jwk(key, "test")]}
+
+    probe = await probe_factory(signing_keys=jwks)
+    router = APIRouter()
+
+    @router.get("/count")
+    async def count(
+        caller: Annotated[Principal, Depends(current_principal)],
+        uow: Annotated[UnitOfWork, Depends(uow_of)],
+        db: Annotated[Any, Depends(db_of)],
+    ) -> dict[str, Any]:
+        assert uow.db == db
+        return {"caller": caller.subject, "effects": await db.effects.count_documents({})}
+
+    app = create_http_app(probe.runtime, routers=[router], title="Card", description="probe")
+    number = student_no()
+    await publish(producer, Envelope.wrap(admitted(number), subject=number, correlation_id="t"))
+    assert await probe.wait_for_effect(number) == 1
+    admin = sign_token(key, "test", subject="admin1", role=Role.ADMIN, ttl_seconds=60)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://card"
+    ) as client:
+        answer = await client.get("/api/card/count", headers=bearer(admin))
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"caller": "admin1", "effects": 1}
+        assert (await client.get("/api/card/admin/dead-letters", headers=bearer(admin))).is_success
+    assert thread_hops == []

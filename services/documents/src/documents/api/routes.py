@@ -406,7 +406,7 @@ def build_router(rules: UploadRules) -> APIRouter:
                 raise HTTPException(403, "This link is invalid or has expired.")
             viewer = "link"
         else:
-            principal = await current_principal(request, verifier_of(request), credentials)
+            principal = await current_principal(request, await verifier_of(request), credentials)
             if principal.role is not Role.STUDENT:
                 _require(principal, staff)
             viewer = principal.role.value

@@ -33,6 +33,6 @@ class Identity:
         )
 
 
-def identity_of(request: Request) -> Identity:
+async def identity_of(request: Request) -> Identity:
     identity: Identity = request.app.state.identity
     return identity
