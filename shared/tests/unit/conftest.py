@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from secantus import SecantusDBServer
@@ -18,3 +18,22 @@ def secantus_server() -> Iterator[SecantusDBServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def start_secantus() -> Iterator[Callable[[], SecantusDBServer]]:
+    """Starts in-memory SecantusDB servers on free ports, each stopped afterwards:
+    for a test that needs more than one, or one started after it installs a patch."""
+    started: list[SecantusDBServer] = []
+
+    def start() -> SecantusDBServer:
+        server = SecantusDBServer(port=0, storage_path=":memory:")
+        server.start()
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

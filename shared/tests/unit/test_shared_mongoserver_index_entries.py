@@ -49,21 +49,15 @@ def rewritten() -> Iterator[Counter[str]]:
 
 
 @pytest.fixture
-def start_server() -> Iterator[Callable[[], SecantusDBServer]]:
+def start_server(
+    start_secantus: Callable[[], SecantusDBServer],
+) -> Iterator[Callable[[], SecantusDBServer]]:
+    """Servers started before and after a test installs the patch; the shipped
+    methods are back afterwards."""
     shipped = {name: Storage.__dict__[name] for name in PATCHED}
-    started: list[SecantusDBServer] = []
-
-    def start() -> SecantusDBServer:
-        server = SecantusDBServer(port=0, storage_path=":memory:")
-        server.start()
-        started.append(server)
-        return server
-
     try:
-        yield start
+        yield start_secantus
     finally:
-        for server in started:
-            server.stop()
         for name, method in shipped.items():
             setattr(Storage, name, method)
 

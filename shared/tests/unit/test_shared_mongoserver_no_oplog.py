@@ -29,18 +29,10 @@ def shipped_storage() -> Iterator[None]:
 
 
 @pytest.fixture
-def start_server(shipped_storage: None) -> Iterator[Callable[[], SecantusDBServer]]:
-    started: list[SecantusDBServer] = []
-
-    def start() -> SecantusDBServer:
-        server = SecantusDBServer(port=0, storage_path=":memory:")
-        server.start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+def start_server(
+    shipped_storage: None, start_secantus: Callable[[], SecantusDBServer]
+) -> Callable[[], SecantusDBServer]:
+    return start_secantus
 
 
 def client_of(server: SecantusDBServer) -> MongoClient[Doc]:
