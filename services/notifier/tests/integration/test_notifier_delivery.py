@@ -16,16 +16,18 @@ from typing import Any
 import pytest
 from notifier.domain.messages import House
 from notifier.handlers.delivery import DeliveryWorker
+from notifier.handlers.milestones import Milestones
 from notifier.handlers.reminders import ReminderWorker
 from notifier.messaging import subscriptions
 from notifier.settings import Settings
 from notifier.smtp import smtp_sender
-from notifier.store import CONTACTS, INDEXES, INTAKES, NOTIFICATIONS
+from notifier.store import CONTACTS, INDEXES, INTAKES, NOTIFICATIONS, PROGRESS
 from opr_shared.events.catalogue import (
     AccountActivated,
     AdmissionRoute,
     DocumentRejected,
     DocumentType,
+    DocumentUploaded,
     IntakeScheduled,
     InvitationIssued,
     OutstandingItem,
@@ -51,6 +53,7 @@ from opr_shared.smtpsink import (
 )
 from opr_shared.store.mongo import OUTBOX, UnitOfWork, ensure_indexes, plumbing_indexes
 from pymongo import AsyncMongoClient
+from pymongo.errors import DuplicateKeyError
 
 pytestmark = pytest.mark.integration
 
@@ -403,6 +406,32 @@ async def test_a_milestone_reads_the_contact_once_and_the_intake_only_to_show_it
     assert "Dear Tai Man CHAN," in photo
 
 
+async def test_a_consumed_milestone_is_queued_without_a_lookup_and_a_copy_is_refused(
+    notifier: Notifier,
+) -> None:
+    number, email = student()
+    await notifier.consume(admitted(number, email))
+    before = await queries_on(notifier.db, NOTIFICATIONS)
+    rejected = PhotoRejected(
+        photo_id=uuid.uuid4(),
+        student_no=number,
+        reasons=["The photo is blurred."],
+        rejected_by="system",
+        rejected_at=datetime.now(UTC),
+    )
+    envelope = wrap(rejected)
+    assert await notifier.consume(envelope) is Outcome.HANDLED
+    # The event's processed mark is what keeps a second run out: no look-up first.
+    assert await queries_on(notifier.db, NOTIFICATIONS) == before
+    assert await notifier.consume(envelope) is Outcome.DUPLICATE
+    # Queued again past that guard, the message's unique key refuses the copy.
+    milestones = Milestones(HOUSE)
+    with pytest.raises(DuplicateKeyError):
+        await notifier.uow.run(lambda tx: milestones.on_photo_rejected(tx, envelope, rejected))
+    [doc] = await notifier.notifications(number)
+    assert doc["template"] == "photo_rejected"
+
+
 async def test_rejected_document_email_says_why_and_how(notifier: Notifier, sink: Sink) -> None:
     number, email = student()
     await notifier.consume(admitted(number, email))
@@ -733,6 +762,79 @@ async def test_deadline_reminders_once_per_student_per_reminder_day(
     assert f"14/08/{year} 17:00 (HKT)" in text_body(mails[0])
     assert "Passport" in text_body(mails[0])
     assert sink.mails_to(done_email) == []
+
+
+async def test_an_item_handed_in_is_one_write_and_reminders_follow_what_is_owed(
+    notifier: Notifier, sink: Sink
+) -> None:
+    number, email = student()
+    year = 2040 + uuid.uuid4().int % 50
+    await notifier.consume(scheduled(year))
+    await notifier.consume(admitted(number, email))
+    await notifier.consume(
+        RegistrationStatusChanged(
+            student_no=number,
+            intake_year=year,
+            to_status=RegistrationStatus.IN_PROGRESS,
+            reason="opened",
+            outstanding=[
+                OutstandingItem(
+                    item="passport",
+                    label="Passport",
+                    compulsory=True,
+                    state=OutstandingState.MISSING,
+                )
+            ],
+            changed_at=datetime(year, 7, 1, tzinfo=UTC),
+        )
+    )
+
+    def uploaded(at: datetime) -> DocumentUploaded:
+        return DocumentUploaded(
+            document_id=uuid.uuid4(),
+            student_no=number,
+            doc_type=DocumentType.PASSPORT,
+            version=1,
+            content_type="application/pdf",
+            size_bytes=400,
+            sha256="0" * 64,
+            uploaded_at=at,
+        )
+
+    reads = await queries_on(notifier.db, PROGRESS)
+    assert await notifier.consume(uploaded(datetime(year, 7, 3, tzinfo=UTC))) is Outcome.HANDLED
+    assert await queries_on(notifier.db, PROGRESS) == reads  # written, not read
+    progress = await notifier.db[PROGRESS].find_one({"_id": number})
+    assert progress is not None
+    assert progress["items"]["passport"]["state"] == "uploaded"
+    assert progress["items"]["passport"]["label"] == "Passport"
+    # Nothing is owed: the reminder day passes without a reminder.
+    clock = {"now": datetime(year, 8, 7, 2, tzinfo=UTC)}
+    reminders = ReminderWorker(
+        notifier.uow, HOUSE, poll_seconds=1, days_before=(7, 3, 1), clock=lambda: clock["now"]
+    )
+    assert await reminders.remind_due() == 0
+    # Rejected, the passport is owed again; an upload observed before the
+    # rejection, arriving late, changes nothing.
+    await notifier.consume(
+        DocumentRejected(
+            document_id=uuid.uuid4(),
+            student_no=number,
+            doc_type=DocumentType.PASSPORT,
+            version=1,
+            reason="The photo page is cut off.",
+            rejected_by="officer.lam",
+            rejected_at=datetime(year, 7, 5, tzinfo=UTC),
+        )
+    )
+    assert await notifier.consume(uploaded(datetime(year, 7, 4, tzinfo=UTC))) is Outcome.HANDLED
+    progress = await notifier.db[PROGRESS].find_one({"_id": number})
+    assert progress is not None
+    assert progress["items"]["passport"]["state"] == "rejected"
+    clock["now"] = datetime(year, 8, 11, 2, tzinfo=UTC)
+    assert await reminders.remind_due() == 1
+    reminder = [n for n in await notifier.notifications(number) if "reminder" in n["template"]]
+    assert len(reminder) == 1
 
 
 CONCURRENCY_UNDER_KILL = 4

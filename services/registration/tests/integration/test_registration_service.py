@@ -19,6 +19,7 @@ from opr_shared.auth import Role
 from opr_shared.events.catalogue import (
     AccountActivated,
     AdmissionRoute,
+    CardIssued,
     DocumentType,
     DocumentUploaded,
     DocumentVerified,
@@ -29,10 +30,11 @@ from opr_shared.localinfra import Endpoints
 from opr_shared.messaging.consumer import Subscriptions
 from opr_shared.store.mongo import OUTBOX, AlreadyProcessed, Transaction, UnitOfWork, ensure_indexes
 from opr_shared.testing.service import TestSigner, isolated_settings
+from registration.domain.intake import Intake
 from registration.main import create_app
 from registration.messaging import subscriptions
 from registration.settings import Settings
-from registration.store import REGISTRATIONS
+from registration.store import INTAKES, REGISTRATIONS
 
 pytestmark = pytest.mark.integration
 
@@ -174,6 +176,38 @@ def complete_form() -> dict[str, Any]:
         "emergency_contact": {"name": "Wong Tai", "relationship": "Father", "phone": "61234567"},
         "declaration": True,
     }
+
+
+async def test_the_card_office_progress_is_kept_without_reading_the_intake(
+    service: Service,
+) -> None:
+    number, year = student_no(), 2031
+    await service.runtime.db[INTAKES].insert_one(Intake(year).to_doc())
+    assert await service.deliver(admitted(number, year))
+    before = await queries_on(service.runtime.db, INTAKES)
+    assert before > 0  # the admission read the calendar
+    issued = CardIssued(
+        card_no="2025000017",
+        student_no=number,
+        surname="Wong",
+        given_names="Siu Ming",
+        programme_code="BBA",
+        programme_name="Business Administration",
+        issued_at=datetime.now(UTC),
+        expires_on=date(2036, 8, 31),
+    )
+    assert await service.deliver(issued)
+    assert await queries_on(service.runtime.db, INTAKES) == before
+    doc = await service.runtime.db[REGISTRATIONS].find_one({"_id": number})
+    assert doc is not None
+    assert set(doc["card"]["issued"]) == {"2025000017"}
+    assert doc["status"] == "in_progress"
+
+
+async def queries_on(db: Any, collection: str) -> int:
+    """The queries the server has counted on one of this test's collections (``top``)."""
+    totals = (await db.client.admin.command("top"))["totals"]
+    return int(totals.get(f"{db.name}.{collection}", {}).get("queries", {}).get("count", 0))
 
 
 async def test_the_student_drafts_and_submits_once(

@@ -64,6 +64,19 @@ def apply_item(progress: dict[str, Any], key: str, state: str, at: datetime) -> 
     return _summarise(result)
 
 
+def may_leave_summary(state: str) -> bool:
+    """Whether an item observed in ``state`` may be recorded without working out
+    ``needs_reminder`` again.
+
+    Only an item missing or rejected makes a reminder due; one handed in or done
+    can only end that need. Left as it was, the flag may say a reminder is
+    needed when none is, never the other way round, and the reminder pass looks
+    at what is owed before it sends anything. The next status change sets it
+    exactly again.
+    """
+    return state not in OWED
+
+
 def owed(progress: dict[str, Any]) -> list[dict[str, Any]]:
     """Compulsory items the student still has to provide (missing, or rejected)."""
     return [

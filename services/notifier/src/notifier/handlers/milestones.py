@@ -2,9 +2,11 @@
 checklist progress behind reminders, and one notification per milestone.
 
 Every handler runs in the consumer's transaction, which also records the
-event's id (a redelivered event is a no-op). The notification's ``dedupe_key``
-(cause event id + template, unique index) is the second guard: replaying a dead
-letter, or a handler retried after a conflict, queues nothing twice.
+event's id: a redelivered event, or a dead letter replayed after it was
+handled, is a no-op, and a handler retried after a conflict starts from a
+rolled-back transaction. So a message is queued without first looking for an
+earlier copy; the notification's ``dedupe_key`` (cause event id + template,
+unique index) is the second guard, refusing a copy should one ever be queued.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from opr_shared.store.mongo import Transaction
 
 from notifier.domain import messages as m
 from notifier.domain.messages import House
-from notifier.domain.progress import apply_item, apply_status, new_progress
+from notifier.domain.progress import apply_item, apply_status, may_leave_summary, new_progress
 from notifier.domain.wording import HONG_KONG, day, item_label, outstanding_lines, when
 from notifier.handlers.queueing import Known, contact_of, queue, release_parked
 from notifier.store import CONTACTS, INTAKES, PROGRESS
@@ -114,6 +116,7 @@ class Milestones:
         known = Known({**(contact or {"_id": event.student_no}), **fields})
         await queue(
             tx,
+            look_first=False,
             kind=m.ACCOUNT_ACTIVATED,
             student_no=event.student_no,
             cause_id=envelope.event_id,
@@ -162,6 +165,18 @@ class Milestones:
     async def _progress_item(
         self, tx: Transaction, student_no: str, key: str, state: str, at: datetime
     ) -> None:
+        if may_leave_summary(state):
+            # One write where the student's progress exists and has nothing newer
+            # on the item; otherwise (no progress yet, or an older observation
+            # arriving late) read, apply and replace as below.
+            item = f"items.{key}"
+            written = await tx.db[PROGRESS].update_one(
+                {"_id": student_no, f"{item}.as_of": {"$not": {"$gt": at}}},
+                {"$set": {f"{item}.state": state, f"{item}.as_of": at}},
+                session=tx.session,
+            )
+            if written.matched_count:
+                return
         current = await tx.db[PROGRESS].find_one({"_id": student_no}, session=tx.session)
         updated = apply_item(current or new_progress(student_no), key, state, at)
         await tx.db[PROGRESS].replace_one(
@@ -222,6 +237,7 @@ class Milestones:
         to the personal address named in the event; delivery happens after commit."""
         await queue(
             tx,
+            look_first=False,
             kind=m.INVITATION,
             student_no=event.student_no,
             cause_id=envelope.event_id,
@@ -251,6 +267,7 @@ class Milestones:
         )
         await queue(
             tx,
+            look_first=False,
             kind=m.FORM_RECEIVED,
             student_no=event.student_no,
             cause_id=envelope.event_id,
@@ -276,6 +293,7 @@ class Milestones:
         label = item_label(event.doc_type.value)
         await queue(
             tx,
+            look_first=False,
             kind=m.DOCUMENT_REJECTED,
             student_no=event.student_no,
             cause_id=envelope.event_id,
@@ -297,6 +315,7 @@ class Milestones:
         await self._progress_item(tx, event.student_no, "photo", "rejected", event.rejected_at)
         await queue(
             tx,
+            look_first=False,
             kind=m.PHOTO_REJECTED,
             student_no=event.student_no,
             cause_id=envelope.event_id,
@@ -313,6 +332,7 @@ class Milestones:
         outstanding."""
         await queue(
             tx,
+            look_first=False,
             kind=m.REGISTRATION_COMPLETED,
             student_no=event.student_no,
             cause_id=envelope.event_id,
@@ -334,6 +354,7 @@ class Milestones:
         action e-mail listing the supplementary items and their final date."""
         await queue(
             tx,
+            look_first=False,
             kind=m.REGISTRATION_INCOMPLETE,
             student_no=event.student_no,
             cause_id=envelope.event_id,
@@ -355,6 +376,7 @@ class Milestones:
         notice, with the compulsory items not done, to the personal address."""
         await queue(
             tx,
+            look_first=False,
             kind=m.REGISTRATION_WITHDRAWN,
             student_no=event.student_no,
             cause_id=envelope.event_id,
@@ -376,6 +398,7 @@ class Milestones:
         ends = event.ends_at.astimezone(HONG_KONG)
         await queue(
             tx,
+            look_first=False,
             kind=m.CARD_READY,
             student_no=event.student_no,
             cause_id=envelope.event_id,

@@ -80,12 +80,20 @@ async def queue(
     given: dict[str, str | None],
     house: House,
     known: Known | None = None,
+    look_first: bool = True,
 ) -> bool:
     """Queue one notification of ``kind`` caused by ``cause_id``; False if it exists already.
 
     Rendered now if the student's contact is known, else kept as ``awaiting_contact``
     and released by :func:`release_parked` when it arrives. ``known``: the contact
     as the transaction has it already.
+
+    ``look_first=False`` is for a transaction that cannot run twice for the same
+    cause (a consumed event's, whose processed mark is written with it): the
+    notification is inserted without first looking for one with its dedupe key,
+    a query on every message for a case that cannot arise. The unique index on
+    the key still refuses a second copy, failing the transaction instead of
+    answering False.
     """
     doc = new_notification(
         template=kind.template,
@@ -95,7 +103,7 @@ async def queue(
         given_addresses=given,
         at=datetime.now(UTC),
     )
-    if await tx.db[NOTIFICATIONS].find_one(
+    if look_first and await tx.db[NOTIFICATIONS].find_one(
         {"dedupe_key": doc["dedupe_key"]}, {"_id": 1}, session=tx.session
     ):
         return False

@@ -117,11 +117,12 @@ async def _card(
     envelope: Envelope,
     event: CardIssued | CardReadyForCollection | CardCollected,
 ) -> None:
-    def change(r: Registration, _i: Intake, at: datetime, c: Cause) -> list[EventPayload]:
-        r.card_progress(event, at, c)
-        return []
-
-    await _progress(tx, envelope, event.student_no, change)
+    # No status follows from the card office's progress, so the intake's
+    # calendar is not read.
+    at = datetime.now(UTC)
+    registration = await load_or_stub(tx, event.student_no, at)
+    registration.card_progress(event, at, Cause(envelope.event_type, str(envelope.event_id)))
+    await save(tx, registration)
 
 
 async def on_card_issued(tx: Transaction, envelope: Envelope, event: CardIssued) -> None:
