@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from opr_shared.localinfra import Endpoints
 from opr_shared.store.mongo import claim_many, update_by_id
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 
 pytestmark = pytest.mark.integration
@@ -40,6 +40,36 @@ async def test_update_by_id_answers_the_document_as_updated(jobs: AsyncCollectio
 
     assert doc == {"_id": "a", "n": 2}
     assert await jobs.find_one({"_id": "a"}) == {"_id": "a", "n": 2, "other": "x"}
+
+
+class _Commands(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_update_by_id_is_one_request(infra: Endpoints) -> None:
+    commands = _Commands()
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        infra.mongodb_uri, tz_aware=True, event_listeners=[commands]
+    )
+    try:
+        counters = client[f"t_{uuid.uuid4().hex[:12]}"]["counters"]
+        await counters.insert_many([{"_id": f"c{i}", "n": 0} for i in range(20)])
+        commands.names.clear()
+        doc = await update_by_id(counters, "c3", {"$inc": {"n": 1}}, where={"n": {"$gte": 0}})
+        assert doc == {"_id": "c3", "n": 1}
+        assert commands.names == ["findAndModify"]
+    finally:
+        await client.close()
 
 
 async def test_update_by_id_leaves_a_document_that_fails_the_condition(

@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 
 from bson import Binary
 from prometheus_client import Counter, Histogram
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReadPreference
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReadPreference, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -123,15 +123,12 @@ async def ensure_indexes(db: AsyncDatabase[Document], indexes: dict[str, list[In
 
 # --- updates that answer the document --------------------------------------------
 #
-# ``find_one_and_update`` is avoided on purpose. SecantusDB, the local stack's
-# database, answers every findAndModify that has a filter by scanning the whole
-# collection (it re-asserts the filter under a ``$and``, which no index serves):
-# the cost grew with every notification ever written, and a 1,000-student intake
-# slowed to a crawl. An update by ``_id`` followed by a read by ``_id`` rides the
-# primary key on every server; inside a transaction the pair is as atomic as the
-# single command, and outside one the filter still makes the update conditional.
-# Filters put ``_id`` first: that server plans a multi-field filter on the first
-# clause an index serves.
+# One ``findAndModify``: the update and the document as it is afterwards in one
+# request. (SecantusDB, the local stack's database, planned the write of every
+# findAndModify with a filter as a scan of the whole collection, so this used to
+# be an update and then a read, two requests; ``opr_shared.mongoserver`` has it
+# look the document up by its ``_id``.) Filters put ``_id`` first: that server
+# plans a multi-field filter on the first clause an index serves.
 
 
 async def update_by_id(
@@ -149,10 +146,15 @@ async def update_by_id(
     if where and "_id" in where:
         raise ValueError("update_by_id: the document is named by doc_id, not in where")
     query: Document = {"_id": doc_id, **(where or {})}
-    result = await collection.update_one(query, update, upsert=upsert, session=session)
-    if result.matched_count == 0 and result.upserted_id is None:
-        return None
-    return await collection.find_one({"_id": doc_id}, projection, session=session)
+    found: Document | None = await collection.find_one_and_update(
+        query,
+        update,
+        projection=projection,
+        upsert=upsert,
+        return_document=ReturnDocument.AFTER,
+        session=session,
+    )
+    return found
 
 
 async def claim_many(
