@@ -28,10 +28,8 @@ import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from email.message import EmailMessage
 
 import aiosmtplib
-from aiosmtplib.email import flatten_message
 
 from notifier.settings import Settings
 
@@ -42,7 +40,9 @@ IDLE_SECONDS = 30.0
 CLOSING = 421
 
 Commit = Callable[[], Awaitable[bool]]
-Send = Callable[[EmailMessage, str, list[str], Commit], Awaitable[None]]
+# The message as it goes over SMTP (headers and body, 7-bit), the envelope
+# sender and recipients, and the point of no return.
+Send = Callable[[bytes, str, list[str], Commit], Awaitable[None]]
 
 _LINE_ENDINGS = re.compile(rb"(?:\r\n|\n|\r(?!\n))")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -133,10 +133,7 @@ def smtp_sender(settings: Settings) -> Send:
             raise
         return client
 
-    async def send(
-        message: EmailMessage, sender: str, recipients: list[str], commit: Commit
-    ) -> None:
-        raw = flatten_message(message, utf8=False, cte_type="7bit")
+    async def send(message: bytes, sender: str, recipients: list[str], commit: Commit) -> None:
         client = await begin(sender)
         try:
             for recipient in recipients:
@@ -147,7 +144,7 @@ def smtp_sender(settings: Settings) -> Send:
             protocol = client.protocol
             if protocol is None:
                 raise aiosmtplib.SMTPServerDisconnected("connection lost")
-            protocol.write(data_payload(raw))
+            protocol.write(data_payload(message))
             if not await commit():
                 raise NotCommitted()
             protocol.write(b".\r\n")

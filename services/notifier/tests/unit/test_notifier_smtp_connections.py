@@ -65,13 +65,13 @@ async def sink() -> AsyncIterator[Sink]:
     server.close()
 
 
-def message(subject: str) -> EmailMessage:
+def message(subject: str) -> bytes:
     mail = EmailMessage()
     mail["From"] = SENDER
     mail["To"] = "student@example.com"
     mail["Subject"] = subject
     mail.set_content("hello")
-    return mail
+    return mail.as_bytes()
 
 
 async def committed() -> bool:

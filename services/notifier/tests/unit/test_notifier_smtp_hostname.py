@@ -33,13 +33,13 @@ async def _server(recorder: Recorder) -> tuple[asyncio.Server, int]:
     return server, port
 
 
-def _message(n: int) -> EmailMessage:
+def _message(n: int) -> bytes:
     message = EmailMessage()
     message["From"] = "registry@university.example"
     message["To"] = "student@example.com"
     message["Subject"] = f"message {n}"
     message.set_content("hello")
-    return message
+    return message.as_bytes()
 
 
 async def _send_three(settings: Settings) -> None:

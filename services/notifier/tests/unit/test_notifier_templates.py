@@ -7,6 +7,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -136,16 +137,64 @@ def _sendable() -> dict[str, Any]:
 def test_email_has_both_parts_a_stable_message_id_and_travels_as_7bit() -> None:
     doc = _sendable()
     first, second = to_email(doc, "Registry <r@x.hk>"), to_email(doc, "Registry <r@x.hk>")
-    assert first["Message-ID"] == second["Message-ID"]
-    assert doc["_id"] in first["Message-ID"]
-    assert [p.get_content_type() for p in first.iter_parts()] == ["text/plain", "text/html"]
-    raw = flatten_message(first, utf8=False, cte_type="7bit")
-    assert max(raw) < 128  # no 8-bit data: any relay takes it
-    parsed = message_from_bytes(raw, policy=policy.default)
-    assert " ".join(str(parsed["Subject"]).split()) == SUBJECTS["registration_completed"]
+    assert first == second
+    assert max(first) < 128  # no 8-bit data: any relay takes it
+    parsed = message_from_bytes(first, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed["Message-ID"] == f"<{doc['_id']}@notifier.registration>"
+    assert parsed["X-Notification-Id"] == doc["_id"]
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert str(parsed["Subject"]) == SUBJECTS["registration_completed"]
+    assert parsed["To"].addresses[0].addr_spec == "u@connect.x.hk"
     body = parsed.get_body(preferencelist=("plain",))
     assert body is not None
     assert "家長／監護人同意書" in body.get_content()
+    assert not parsed.defects
+    assert all(not part.defects for part in parsed.walk())
+
+
+@pytest.mark.parametrize("template", sorted(SAMPLES))
+def test_every_message_reads_back_as_the_email_package_would_have_written_it(
+    template: str,
+) -> None:
+    doc = _sendable()
+    message = render(template, sample_context(template))
+    doc.update(rendered(doc, message, ["u@connect.x.hk", "p@example.com"], datetime.now(UTC)))
+    sender = '"Academic Registry, 註冊處" <registry@x.hk>'
+    raw = to_email(doc, sender)
+    assert max(raw) < 128
+    lines = raw.split(b"\r\n")
+    assert all(len(line) <= 76 for line in lines)
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    ours = message_from_bytes(raw, policy=policy.default)
+    built = EmailMessage()
+    built["From"] = sender
+    built["To"] = ", ".join(doc["recipients"])
+    built["Subject"] = doc["subject"]
+    built.set_content(doc["text"], cte="quoted-printable")
+    built.add_alternative(doc["html"], subtype="html", cte="quoted-printable")
+    theirs = message_from_bytes(
+        flatten_message(built, utf8=False, cte_type="7bit"), policy=policy.default
+    )
+    assert isinstance(ours, EmailMessage)
+    assert isinstance(theirs, EmailMessage)
+    assert str(ours["Subject"]) == message.subject
+    assert ours["From"].addresses == theirs["From"].addresses
+    assert ours["To"].addresses == theirs["To"].addresses
+    for kind in ("plain", "html"):
+        mine, reference = ours.get_body((kind,)), theirs.get_body((kind,))
+        assert mine is not None
+        assert reference is not None
+        assert mine.get_content() == reference.get_content()
+        assert mine.get_content_charset() == "utf-8"
+    assert all(not part.defects for part in ours.walk())
+
+
+def test_a_header_value_with_a_line_break_is_refused() -> None:
+    doc = {**_sendable(), "subject": "Hello\r\nBcc: someone@example.com"}
+    with pytest.raises(ValueError, match="line break"):
+        to_email(doc, "Registry <r@x.hk>")
 
 
 def test_a_notification_needs_a_recipient() -> None:
