@@ -52,6 +52,7 @@ from opr_shared.smtpsink import (
     wait_for_mails,
 )
 from opr_shared.store.mongo import OUTBOX, UnitOfWork, ensure_indexes, plumbing_indexes
+from opr_shared.testing.dbcounts import queries_on
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
@@ -357,12 +358,6 @@ async def test_acknowledgement_goes_to_both_addresses_in_one_message(
     ]
     assert envelope_recipients(ack) == [university, email]
     assert "Parent/guardian consent form (due by 01/09/2031)" in text_body(ack)
-
-
-async def queries_on(db: Any, collection: str) -> int:
-    """The queries the server has counted on one of this test's collections (``top``)."""
-    totals = (await db.client.admin.command("top"))["totals"]
-    return int(totals.get(f"{db.name}.{collection}", {}).get("queries", {}).get("count", 0))
 
 
 async def test_a_milestone_reads_the_contact_once_and_the_intake_only_to_show_its_dates(

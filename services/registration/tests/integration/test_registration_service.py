@@ -29,6 +29,7 @@ from opr_shared.events.envelope import Envelope, EventPayload
 from opr_shared.localinfra import Endpoints
 from opr_shared.messaging.consumer import Subscriptions
 from opr_shared.store.mongo import OUTBOX, AlreadyProcessed, Transaction, UnitOfWork, ensure_indexes
+from opr_shared.testing.dbcounts import queries_on
 from opr_shared.testing.service import TestSigner, isolated_settings
 from registration.domain.intake import Intake
 from registration.main import create_app
@@ -202,12 +203,6 @@ async def test_the_card_office_progress_is_kept_without_reading_the_intake(
     assert doc is not None
     assert set(doc["card"]["issued"]) == {"2025000017"}
     assert doc["status"] == "in_progress"
-
-
-async def queries_on(db: Any, collection: str) -> int:
-    """The queries the server has counted on one of this test's collections (``top``)."""
-    totals = (await db.client.admin.command("top"))["totals"]
-    return int(totals.get(f"{db.name}.{collection}", {}).get("queries", {}).get("count", 0))
 
 
 async def test_the_student_drafts_and_submits_once(
