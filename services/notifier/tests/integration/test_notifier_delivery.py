@@ -705,6 +705,25 @@ async def test_a_claim_that_died_after_the_point_of_no_return_is_not_sent_again(
     assert doc["confirmed"] is False
 
 
+def opened_owing_a_passport(number: str, year: int) -> RegistrationStatusChanged:
+    """The registration opened on 1 July of ``year`` with the passport owed."""
+    return RegistrationStatusChanged(
+        student_no=number,
+        intake_year=year,
+        to_status=RegistrationStatus.IN_PROGRESS,
+        reason="opened",
+        outstanding=[
+            OutstandingItem(
+                item="passport",
+                label="Passport",
+                compulsory=True,
+                state=OutstandingState.MISSING,
+            )
+        ],
+        changed_at=datetime(year, 7, 1, tzinfo=UTC),
+    )
+
+
 async def test_deadline_reminders_once_per_student_per_reminder_day(
     notifier: Notifier, sink: Sink
 ) -> None:
@@ -714,23 +733,7 @@ async def test_deadline_reminders_once_per_student_per_reminder_day(
     await notifier.consume(scheduled(year))
     for number, email in ((owing, owing_email), (done, done_email)):
         await notifier.consume(admitted(number, email))
-        await notifier.consume(
-            RegistrationStatusChanged(
-                student_no=number,
-                intake_year=year,
-                to_status=RegistrationStatus.IN_PROGRESS,
-                reason="opened",
-                outstanding=[
-                    OutstandingItem(
-                        item="passport",
-                        label="Passport",
-                        compulsory=True,
-                        state=OutstandingState.MISSING,
-                    )
-                ],
-                changed_at=datetime(year, 7, 1, tzinfo=UTC),
-            )
-        )
+        await notifier.consume(opened_owing_a_passport(number, year))
     await notifier.consume(
         RegistrationStatusChanged(
             student_no=done,
@@ -766,23 +769,7 @@ async def test_an_item_handed_in_is_one_write_and_reminders_follow_what_is_owed(
     year = 2040 + uuid.uuid4().int % 50
     await notifier.consume(scheduled(year))
     await notifier.consume(admitted(number, email))
-    await notifier.consume(
-        RegistrationStatusChanged(
-            student_no=number,
-            intake_year=year,
-            to_status=RegistrationStatus.IN_PROGRESS,
-            reason="opened",
-            outstanding=[
-                OutstandingItem(
-                    item="passport",
-                    label="Passport",
-                    compulsory=True,
-                    state=OutstandingState.MISSING,
-                )
-            ],
-            changed_at=datetime(year, 7, 1, tzinfo=UTC),
-        )
-    )
+    await notifier.consume(opened_owing_a_passport(number, year))
 
     def uploaded(at: datetime) -> DocumentUploaded:
         return DocumentUploaded(
