@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from documents.domain import photo
 from documents.domain.photo import PhotoSpec, _upright_rgb, card_image, check_photo
 from opr_shared.events.catalogue import PhotoApproved
 from PIL import Image, ImageFilter
@@ -81,6 +82,43 @@ def test_a_face_too_small_in_the_frame_is_refused(samples: Any) -> None:
     canvas = Image.new("RGB", (480, 600), (170, 170, 170))
     canvas.paste(samples.portrait().resize((200, 250)), (140, 80))
     assert "face_too_small" in codes(samples.jpeg(canvas))
+
+
+class RecordingDetector:
+    """The face detector, noting the width of each picture searched."""
+
+    def __init__(self, detector: Any) -> None:
+        self.detector = detector
+        self.widths: list[int] = []
+
+    def detectMultiScale(self, image: Any, **options: Any) -> Any:
+        self.widths.append(image.shape[1])
+        return self.detector.detectMultiScale(image, **options)
+
+
+def test_faces_are_sought_small_first_and_larger_only_when_none_is_found(
+    samples: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    detector = RecordingDetector(photo._face_detector())
+    monkeypatch.setattr(photo, "_face_detector", lambda: detector)
+    assert SPEC.face_search_width < SPEC.small_face_search_width
+    assert codes(samples.face_photo()) == set()
+    assert detector.widths == [SPEC.face_search_width]
+    detector.widths.clear()
+    assert codes(samples.cat_photo()) == {"no_face"}
+    assert detector.widths == [SPEC.face_search_width, SPEC.small_face_search_width]
+
+
+def test_a_face_too_small_to_be_found_at_the_first_width_is_still_called_too_small(
+    samples: Any,
+) -> None:
+    canvas = Image.new("RGB", (480, 600), (170, 170, 170))
+    canvas.paste(samples.portrait().resize((200, 250)), (140, 80))
+    data = samples.jpeg(canvas)
+    # Searched only at the first width, that face is not found at all.
+    first_only = PhotoSpec(small_face_search_width=SPEC.face_search_width)
+    assert {p.code for p in check_photo(data, first_only).problems} == {"no_face"}
+    assert codes(data) == {"face_too_small"}
 
 
 def test_a_sideways_exif_orientation_is_applied_before_checking(samples: Any) -> None:
