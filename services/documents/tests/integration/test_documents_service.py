@@ -37,6 +37,7 @@ from opr_shared.messaging.consumer import Outcome, Record
 from opr_shared.runtime import ServiceRuntime
 from opr_shared.store.mongo import OUTBOX, STAFF_AUDIT
 from opr_shared.testing.service import TestSigner, isolated_settings, serve_in_process
+from PIL import Image
 
 pytestmark = pytest.mark.integration
 
@@ -567,7 +568,10 @@ async def test_a_failing_photo_is_refused_with_every_reason_and_not_stored(
 ) -> None:
     number = new_student_no()
     await svc.admit(number)
-    answer = await svc.submit_photo(number, samples.jpeg(samples.astronaut()))
+    # Square, not 4:5, and the face about a tenth of the photo's width.
+    canvas = Image.new("RGB", (480, 480), (170, 170, 170))
+    canvas.paste(samples.portrait().resize((200, 250)), (140, 80))
+    answer = await svc.submit_photo(number, samples.jpeg(canvas))
     assert answer.status_code == 422
     detail = answer.json()["detail"]
     assert {r["code"] for r in detail["reasons"]} == {"not_portrait_4_5", "face_too_small"}
