@@ -85,9 +85,11 @@ LOCAL_MONGODB_MAX_POOL_SIZE = "8"
 # a record can land in. One service process consumes every partition anyway; with
 # one partition a topic, a 1,000-student intake cost the broker and its storage a
 # quarter less CPU, its consumers took larger batches (21.6 transactions a student
-# instead of 24.3) and the e-mails came no later. Production declares its topics
-# (twelve partitions, deploy/k8s/base/platform/topics.yaml). Topics already created
-# keep their partitions.
+# instead of 24.3) and the e-mails came no later. (A consumer handles a partition's
+# records in order: the 8,000 invitations of a whole intake's import now go out
+# through one lane of the notifier, more slowly; see bench/history.md.) Production
+# declares its topics (twelve partitions, deploy/k8s/base/platform/topics.yaml).
+# Topics already created keep their partitions.
 LOCAL_KAFKA_TOPIC_PARTITIONS = "1"
 
 # Services whose consumer runs in a process of its own, "<service>-consumer", as a
