@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
-from opr_shared.devstack.stack import LOCAL_MONGODB_MAX_POOL_SIZE, Stack, StackPorts
 from opr_shared.localinfra import Endpoints
 from opr_shared.runtime import ServiceRuntime
 from opr_shared.settings import ServiceSettings
@@ -103,13 +101,3 @@ def test_a_service_takes_its_cap_from_the_environment(monkeypatch: pytest.Monkey
     monkeypatch.setenv("MONGODB_MAX_POOL_SIZE", "0")
     with pytest.raises(ValueError, match="mongodb_max_pool_size"):
         ServiceSettings(service_name="card", environment="test")
-
-
-def test_the_local_stack_caps_each_service_unless_told_otherwise(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("MONGODB_MAX_POOL_SIZE", raising=False)
-    stack = Stack(tmp_path, StackPorts.free(("alpha",)), services=("alpha",))
-    assert stack.service_env("alpha")["MONGODB_MAX_POOL_SIZE"] == LOCAL_MONGODB_MAX_POOL_SIZE
-    monkeypatch.setenv("MONGODB_MAX_POOL_SIZE", "40")
-    assert stack.service_env("alpha")["MONGODB_MAX_POOL_SIZE"] == "40"

@@ -1,30 +1,18 @@
-"""The topics a service creates on the broker (KAFKA_CREATE_TOPICS), and the
-partitions the local stack has them created with."""
+"""The topics a service creates on the broker (KAFKA_CREATE_TOPICS), with the
+partitions KAFKA_TOPIC_PARTITIONS gives (the local stack's is in
+test_shared_local_stack_defaults.py)."""
 
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from opr_shared.devstack.stack import LOCAL_KAFKA_TOPIC_PARTITIONS, Stack, StackPorts
 from opr_shared.localinfra import Endpoints
 from opr_shared.runtime import ServiceRuntime
 from opr_shared.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration
-
-
-def test_the_local_stack_asks_for_one_partition_a_topic_unless_told_otherwise(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("KAFKA_TOPIC_PARTITIONS", raising=False)
-    stack = Stack(tmp_path, StackPorts.free(("alpha",)), services=("alpha",))
-    assert stack.service_env("alpha")["KAFKA_TOPIC_PARTITIONS"] == LOCAL_KAFKA_TOPIC_PARTITIONS
-    assert LOCAL_KAFKA_TOPIC_PARTITIONS == "1"
-    monkeypatch.setenv("KAFKA_TOPIC_PARTITIONS", "3")
-    assert stack.service_env("alpha")["KAFKA_TOPIC_PARTITIONS"] == "3"
 
 
 @pytest.mark.parametrize("partitions", [1, 3])

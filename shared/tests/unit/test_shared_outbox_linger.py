@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-from opr_shared.devstack.stack import Stack, StackPorts
 from opr_shared.settings import ServiceSettings
 from opr_shared.store.outbox import OutboxRelay
 
@@ -80,14 +78,8 @@ def test_stopping_does_not_wait_out_the_linger() -> None:
     assert time.monotonic() - began < 2
 
 
-def test_the_local_stack_relays_with_a_linger_unless_told_otherwise(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_services_read_the_linger_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("OUTBOX_LINGER_SECONDS", raising=False)
-    stack = Stack(tmp_path, StackPorts.free(("alpha",)), services=("alpha",))
-    assert float(stack.service_env("alpha")["OUTBOX_LINGER_SECONDS"]) == 0.2
-    monkeypatch.setenv("OUTBOX_LINGER_SECONDS", "0")
-    assert stack.service_env("alpha")["OUTBOX_LINGER_SECONDS"] == "0"
-    # The services read it.
     monkeypatch.setenv("OUTBOX_LINGER_SECONDS", "0.2")
     assert ServiceSettings(service_name="alpha").outbox_linger_seconds == 0.2
