@@ -29,9 +29,12 @@ from opr_shared.auth import (
     Role,
 )
 from opr_shared.events.catalogue import (
+    AccountActivated,
     AdmissionRoute,
     PhotoApproved,
     RegistrationCompleted,
+    RegistrationStatus,
+    RegistrationStatusChanged,
     RegistrationWithdrawn,
     StudentAdmitted,
 )
@@ -228,6 +231,46 @@ async def test_one_card_whatever_the_order_and_however_often_facts_arrive(
     photo_key = stored["photo"]["key"]
     assert card.runtime.objects is not None
     assert await card.runtime.objects.get(photo_key) == events["photo"].card_image()  # type: ignore[attr-defined]
+
+
+async def test_a_fact_already_on_record_leaves_the_holder_unwritten(card: CardService) -> None:
+    number = new_student_no()
+    for event in (admitted(number), completed(number)):
+        assert await card.deliver(event) is Outcome.HANDLED
+    holders = card.runtime.db[CARD_HOLDERS]
+    before = await holders.find_one({"_id": number})
+    assert before is not None
+    assert before["registration"] == "completed"
+
+    # Registration announces a completion twice: the generic status event and
+    # the specific one. The second finds the fact on record.
+    again = RegistrationStatusChanged(
+        student_no=number,
+        intake_year=2026,
+        from_status=RegistrationStatus.IN_PROGRESS,
+        to_status=RegistrationStatus.COMPLETED,
+        reason="all_verified",
+        outstanding=[],
+        changed_at=datetime.now(UTC),
+    )
+    assert await card.deliver(again) is Outcome.HANDLED
+    assert await holders.find_one({"_id": number}) == before
+
+    # A new fact is written.
+    activated = AccountActivated(
+        student_no=number,
+        university_email=f"u{number}@connect.example.edu.hk",
+        personal_email="tm.chan@example.com",
+        activated_at=datetime.now(UTC),
+    )
+    assert await card.deliver(activated) is Outcome.HANDLED
+    after = await holders.find_one({"_id": number})
+    assert after is not None
+    assert after["university_email"] == activated.university_email
+    assert after["updated_at"] > before["updated_at"]
+    assert {k: v for k, v in after.items() if k not in ("university_email", "updated_at")} == {
+        k: v for k, v in before.items() if k not in ("university_email", "updated_at")
+    }
 
 
 async def test_schedule_offer_booking_print_collect_and_reissue(card: CardService) -> None:

@@ -5,8 +5,10 @@ issued in whichever handler completes the three facts (particulars, completed
 registration, approved photo), so the arrival order does not matter. Every
 handler runs in the consumer's transaction with the event's processed mark, so a
 redelivered event changes nothing; a different event carrying the same fact is a
-no-op of the aggregate. A new card's collection slot is booked just after, in a
-transaction of its own (:class:`card.handlers.issuing.Issuing`).
+no-op of the aggregate, and a holder it leaves as stored is not written again
+(the generic status event and the specific one both arrive for every change).
+A new card's collection slot is booked just after, in a transaction of its own
+(:class:`card.handlers.issuing.Issuing`).
 """
 
 from __future__ import annotations
@@ -61,9 +63,9 @@ class Eligibility:
         """Idempotency key: event id (guard); student number (particulars already known
         are kept). Side effects: the card-holder record; a card (CardIssued) if the
         other facts arrived first (its slot offer follows, see Issuing)."""
-        holder = await holders.load_or_new(tx, event.student_no)
+        holder, stored = await holders.load_for_change(tx, event.student_no)
         holder.admit(particulars_of(event))
-        await self.issuing.settle(tx, holder, [], datetime.now(UTC))
+        await self.issuing.settle(tx, holder, [], datetime.now(UTC), stored=stored)
 
     async def on_student_particulars_updated(
         self, tx: Transaction, envelope: Envelope, event: StudentParticularsUpdated
@@ -71,9 +73,9 @@ class Eligibility:
         """Idempotency key: event id (guard); equal particulars change nothing. Side
         effects: the particulars printed on cards issued from now on (an issued card is
         not reprinted for a corrected name: the card office reissues on a new photo)."""
-        holder = await holders.load_or_new(tx, event.student_no)
+        holder, stored = await holders.load_for_change(tx, event.student_no)
         holder.correct_particulars(particulars_of(event))
-        await self.issuing.settle(tx, holder, [], datetime.now(UTC))
+        await self.issuing.settle(tx, holder, [], datetime.now(UTC), stored=stored)
 
     async def on_registration_completed(
         self, tx: Transaction, envelope: Envelope, event: RegistrationCompleted
@@ -81,9 +83,9 @@ class Eligibility:
         """Idempotency key: event id (guard); a completed or withdrawn registration
         ignores it. Side effects: registration marked completed; CardIssued if the
         particulars and an approved photo are known (CardReadyForCollection follows)."""
-        holder = await holders.load_or_new(tx, event.student_no)
+        holder, stored = await holders.load_for_change(tx, event.student_no)
         holder.complete_registration()
-        await self.issuing.settle(tx, holder, [], datetime.now(UTC))
+        await self.issuing.settle(tx, holder, [], datetime.now(UTC), stored=stored)
 
     async def on_registration_withdrawn(
         self, tx: Transaction, envelope: Envelope, event: RegistrationWithdrawn
@@ -91,18 +93,18 @@ class Eligibility:
         """Idempotency key: event id (guard); withdrawing twice changes nothing. Side
         effects: no card will ever be issued; an issued card is cancelled and its
         collection slot released (no event: the catalogue has no cancellation yet)."""
-        holder = await holders.load_or_new(tx, event.student_no)
+        holder, stored = await holders.load_for_change(tx, event.student_no)
         events = holder.withdraw()
-        await self.issuing.settle(tx, holder, events, datetime.now(UTC))
+        await self.issuing.settle(tx, holder, events, datetime.now(UTC), stored=stored)
 
     async def on_registration_incomplete(
         self, tx: Transaction, envelope: Envelope, event: RegistrationIncomplete
     ) -> None:
         """Idempotency key: event id (guard); only a pending registration changes. Side
         effects: registration marked incomplete (no card until a completion)."""
-        holder = await holders.load_or_new(tx, event.student_no)
+        holder, stored = await holders.load_for_change(tx, event.student_no)
         holder.mark_incomplete()
-        await self.issuing.settle(tx, holder, [], datetime.now(UTC))
+        await self.issuing.settle(tx, holder, [], datetime.now(UTC), stored=stored)
 
     async def on_registration_status_changed(
         self, tx: Transaction, envelope: Envelope, event: RegistrationStatusChanged
@@ -111,7 +113,7 @@ class Eligibility:
         a fact twice is a no-op, so whichever of the two arrives first decides.
         Idempotency key: event id (guard) and the aggregate's transitions. Side effects:
         as on_registration_completed / on_registration_withdrawn."""
-        holder = await holders.load_or_new(tx, event.student_no)
+        holder, stored = await holders.load_for_change(tx, event.student_no)
         events = []
         if event.to_status is RegistrationStatus.COMPLETED:
             holder.complete_registration()
@@ -119,16 +121,16 @@ class Eligibility:
             holder.mark_incomplete()
         elif event.to_status is RegistrationStatus.WITHDRAWN:
             events = holder.withdraw()
-        await self.issuing.settle(tx, holder, events, datetime.now(UTC))
+        await self.issuing.settle(tx, holder, events, datetime.now(UTC), stored=stored)
 
     async def on_account_activated(
         self, tx: Transaction, envelope: Envelope, event: AccountActivated
     ) -> None:
         """Idempotency key: event id (guard); the same address changes nothing. Side
         effects: the university email on the card record (shown to the card office)."""
-        holder = await holders.load_or_new(tx, event.student_no)
+        holder, stored = await holders.load_for_change(tx, event.student_no)
         holder.activate_account(event.university_email)
-        await self.issuing.settle(tx, holder, [], datetime.now(UTC))
+        await self.issuing.settle(tx, holder, [], datetime.now(UTC), stored=stored)
 
     async def on_photo_approved(
         self, tx: Transaction, envelope: Envelope, event: PhotoApproved
@@ -146,7 +148,7 @@ class Eligibility:
             approved_at=event.approved_at,
             key=key,
         )
-        holder = await holders.load_or_new(tx, event.student_no)
+        holder, stored = await holders.load_for_change(tx, event.student_no)
         if holder.approve_photo(photo):
             await self.bucket.put(key, event.card_image(), "image/jpeg")
-        await self.issuing.settle(tx, holder, [], datetime.now(UTC))
+        await self.issuing.settle(tx, holder, [], datetime.now(UTC), stored=stored)

@@ -27,6 +27,7 @@ from card.domain.card import (
     SlotWasBooked,
 )
 from card.store import holders, slots
+from card.store.holders import Document
 from card.store.numbers import CardNumbers
 
 
@@ -46,17 +47,28 @@ class Issuing:
     offer_slots: Callable[[], None] = lambda: None
 
     async def settle(
-        self, tx: Transaction, holder: CardHolder, events: list[DomainEvent], now: datetime
+        self,
+        tx: Transaction,
+        holder: CardHolder,
+        events: list[DomainEvent],
+        now: datetime,
+        *,
+        stored: Document | None = None,
     ) -> list[DomainEvent]:
-        """Issue what is due, publish ``events`` and the new ones, save."""
+        """Issue what is due, publish ``events`` and the new ones, save.
+
+        ``stored``: the holder's state as loaded (``holders.load_for_change``);
+        a holder that is still in that state, with nothing to publish, is not
+        written again. None: saved in any case (a holder not stored yet)."""
         events = list(events)
         if holder.card_due() is not None and holder.particulars is not None:
             number = await self.numbers.allocate(
                 tx, holder.particulars.intake_year, holder.student_no, now
             )
             events += holder.issue(number, now)
-        await publish(tx, holder, events)
-        await holders.save(tx, holder, now)
+        if events or stored is None or holders.state_of(holder) != stored:
+            await publish(tx, holder, events)
+            await holders.save(tx, holder, now)
         if holder.awaiting_slot:
             tx.after_commit(self.offer_slots)
         return events

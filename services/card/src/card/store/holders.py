@@ -19,6 +19,7 @@ from card.domain.card import (
 from card.store import CARD_HOLDERS
 
 Document = dict[str, Any]
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 def to_document(holder: CardHolder, now: datetime) -> Document:
@@ -79,8 +80,20 @@ async def load(tx: Transaction, student_no: str) -> CardHolder | None:
     return from_document(doc) if doc else None
 
 
-async def load_or_new(tx: Transaction, student_no: str) -> CardHolder:
-    return await load(tx, student_no) or CardHolder(student_no=student_no)
+def state_of(holder: CardHolder) -> Document:
+    """What :func:`save` would write of ``holder``, but the time of writing."""
+    doc = to_document(holder, _NO_TIME)
+    del doc["updated_at"]
+    return doc
+
+
+async def load_for_change(tx: Transaction, student_no: str) -> tuple[CardHolder, Document | None]:
+    """The holder (a new one if none is stored) and its stored state (None when
+    none is stored), to tell afterwards whether a change left anything to write."""
+    holder = await load(tx, student_no)
+    if holder is None:
+        return CardHolder(student_no=student_no), None
+    return holder, state_of(holder)
 
 
 async def save(tx: Transaction, holder: CardHolder, now: datetime) -> None:
