@@ -19,10 +19,15 @@ from card.domain.card import (
 from card.store import CARD_HOLDERS
 
 Document = dict[str, Any]
-_NO_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 def to_document(holder: CardHolder, now: datetime) -> Document:
+    """The document :func:`save` writes, written at ``now``."""
+    return {**state_of(holder), "updated_at": now}
+
+
+def state_of(holder: CardHolder) -> Document:
+    """What is stored of ``holder``, but the time it was written."""
     cards = []
     for card in holder.cards:
         row = asdict(card)
@@ -41,7 +46,6 @@ def to_document(holder: CardHolder, now: datetime) -> Document:
         "cards": cards,
         "slot_id": holder.slot_id,
         "university_email": holder.university_email,
-        "updated_at": now,
     }
 
 
@@ -78,13 +82,6 @@ def _utc(value: datetime) -> datetime:
 async def load(tx: Transaction, student_no: str) -> CardHolder | None:
     doc = await tx.db[CARD_HOLDERS].find_one({"_id": student_no}, session=tx.session)
     return from_document(doc) if doc else None
-
-
-def state_of(holder: CardHolder) -> Document:
-    """What :func:`save` would write of ``holder``, but the time of writing."""
-    doc = to_document(holder, _NO_TIME)
-    del doc["updated_at"]
-    return doc
 
 
 async def load_for_change(tx: Transaction, student_no: str) -> tuple[CardHolder, Document | None]:
